@@ -1,0 +1,31 @@
+// JSON helpers: parsing with comments and readable errors, dumping that never throws on invalid
+// UTF-8 (model output can contain broken byte sequences), and type names for messages.
+#ifndef TURNWISE_CORE_JSON_H_
+#define TURNWISE_CORE_JSON_H_
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+namespace turnwise {
+
+using Json = nlohmann::json;
+
+// Serialises `value`; invalid UTF-8 in strings is replaced by U+FFFD instead of throwing.
+// indent < 0 gives the compact single-line form (one JSONL record).
+std::string DumpJson(const Json& value, int indent = -1);
+
+// Parses JSON text; `//` and `/* */` comments are allowed. On malformed input throws
+// InvalidArgument "<source>: <parser message>", where the message carries line and column.
+Json ParseJson(std::string_view text, std::string_view source = "json");
+
+// Reads and parses a file (comments allowed). Throws IoError naming the path when it cannot be
+// read, InvalidArgument naming the path when it does not parse.
+Json ReadJsonFile(const std::string& path);
+
+// "object", "array", "string", "integer", "number", "boolean", "null".
+std::string JsonTypeName(const Json& value);
+
+}  // namespace turnwise
+
+#endif  // TURNWISE_CORE_JSON_H_
