@@ -624,6 +624,11 @@ StoreWriter::StoreWriter(std::unique_ptr<Db> db, Options options)
   TURNWISE_CHECK(options_.queue_capacity >= 1 && options_.max_batch >= 1);
   next_run_id_ = MaxId(*db_, "runs") + 1;
   next_episode_id_ = MaxId(*db_, "episodes") + 1;
+  // The writer owns the database's hot path: a larger page cache keeps index pages in memory.
+  db_->Exec("PRAGMA cache_size=-65536");
+  db_->Exec("PRAGMA temp_store=MEMORY");
+  // Turns committed by a previous writer that died before indexing them.
+  IndexPendingTurns();
   thread_ = std::thread([this] { WriterLoop(); });
 }
 
@@ -698,13 +703,51 @@ void StoreWriter::WriterLoop() {
     }
     uint64_t last = batch.back().first;
     batch.clear();
+    bool idle;
     {
       std::lock_guard<std::mutex> lock(mu_);
       committed_ = last;
+      idle = queue_.empty();
     }
     committed_cv_.notify_all();
     if (options_.on_commit) options_.on_commit(last);
+    try {
+      if (idle) {
+        IndexPendingTurns();
+      } else {
+        Stmt& s = db_->Prepare(
+            "SELECT coalesce(max(id), 0) - (SELECT indexed_upto FROM fts_state) FROM turns");
+        ResetOnExit reset(s);
+        s.Step();
+        if (s.Int(0) > options_.max_index_backlog) IndexPendingTurns();
+        idle = false;
+      }
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(mu_);
+      error_ = std::current_exception();
+      queue_.clear();
+      not_full_.notify_all();
+      committed_cv_.notify_all();
+      return;
+    }
+    if (idle) {
+      // Everything committed so far is now searchable.
+      std::lock_guard<std::mutex> lock(mu_);
+      indexed_ = last;
+    }
+    committed_cv_.notify_all();
   }
+}
+
+void StoreWriter::IndexPendingTurns() {
+  Transaction tx(*db_);
+  db_->Prepare(
+        "INSERT INTO turns_fts(rowid, observation, action) SELECT id, observation, action "
+        "FROM turns WHERE id > (SELECT indexed_upto FROM fts_state) ORDER BY id")
+      .Run();
+  db_->Prepare("UPDATE fts_state SET indexed_upto = (SELECT coalesce(max(id), 0) FROM turns)")
+      .Run();
+  tx.Commit();
 }
 
 int64_t StoreWriter::CreateRun(RunRecord run) {
@@ -806,8 +849,13 @@ uint64_t StoreWriter::AddCheckpoint(CheckpointRecord checkpoint) {
 void StoreWriter::Flush() {
   std::unique_lock<std::mutex> lock(mu_);
   uint64_t target = next_sequence_ - 1;
-  committed_cv_.wait(lock, [&] { return committed_ >= target || error_; });
+  committed_cv_.wait(lock, [&] { return indexed_ >= target || error_; });
   ThrowIfFailed();
+}
+
+uint64_t StoreWriter::IndexedSequence() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return indexed_;
 }
 
 uint64_t StoreWriter::CommittedSequence() const {

@@ -6,7 +6,11 @@
 //     unbounded buffer); the thread commits them in batched transactions (BEGIN IMMEDIATE ...
 //     COMMIT), up to `max_batch` operations or `max_delay` after the first one, whichever comes
 //     first. An episode and all its turns are one operation, so they land in one transaction:
-//     readers never see half an episode.
+//     readers never see half an episode. The full-text index over turn text is built by the same
+//     thread in bulk, off the commit path: whenever the queue runs empty, or when more than
+//     `max_index_backlog` turns wait. So a committed turn is immediately visible to every
+//     filter, and to text search once the writer has caught up (milliseconds at training
+//     rates); Flush() waits for both.
 //   * TrajectoryStore is a reader: its own connection, any number of them, in any threads, while
 //     a writer writes (WAL mode: readers never block the writer and are never blocked by it).
 //     OpenReadOnly() opens the file read-only, for the web UI, which must never write.
@@ -99,6 +103,7 @@ class StoreWriter {
     size_t queue_capacity = 1024;       // operations waiting; producers block beyond it
     size_t max_batch = 512;             // operations per transaction
     std::chrono::milliseconds max_delay{20};  // longest wait before committing a partial batch
+    int64_t max_index_backlog = 200000;  // turns committed but not yet full-text indexed
     // Called on the writer thread after every commit with the highest committed sequence
     // number. Must be quick and must not call back into the writer.
     std::function<void(uint64_t)> on_commit;
@@ -137,10 +142,13 @@ class StoreWriter {
   // file is written.
   int64_t ImportRun(std::istream& in);
 
-  // Blocks until every operation enqueued before the call is committed. Throws the writer's
-  // first error.
+  // Blocks until every operation enqueued before the call is committed and full-text indexed.
+  // Throws the writer's first error.
   void Flush();
+  // Highest sequence number committed (durable, visible to filters).
   uint64_t CommittedSequence() const;
+  // Highest sequence number whose turns are also in the full-text index.
+  uint64_t IndexedSequence() const;
   // Highest number of operations that were ever waiting at once (for back-pressure tests).
   size_t QueueHighWater() const;
   // Commits what is queued and stops the thread. Idempotent. Throws the writer's first error.
@@ -151,6 +159,8 @@ class StoreWriter {
   StoreWriter(std::unique_ptr<storage_internal::Db> db, Options options);
   uint64_t Enqueue(Operation op);
   void WriterLoop();
+  // Adds committed-but-unindexed turns to the full-text index, in one transaction.
+  void IndexPendingTurns();
   void ThrowIfFailed() const;  // requires mu_ held
 
   std::unique_ptr<storage_internal::Db> db_;
@@ -162,6 +172,7 @@ class StoreWriter {
   std::deque<std::pair<uint64_t, Operation>> queue_;
   uint64_t next_sequence_ = 1;
   uint64_t committed_ = 0;
+  uint64_t indexed_ = 0;
   size_t high_water_ = 0;
   bool closing_ = false;
   std::exception_ptr error_;

@@ -103,21 +103,13 @@ CREATE TABLE checkpoints (
 );
 CREATE INDEX checkpoints_by_run ON checkpoints(run_id, iter);
 -- Full-text index over what the agent saw and did. External content: the text lives once, in
--- turns; triggers keep the index in step with inserts, deletes and text updates.
+-- turns. Turn text is immutable once written. The writer indexes new turns in bulk when it is
+-- idle (or when the backlog grows large), off the commit path of episodes; fts_state records
+-- the highest turn id indexed, so a killed process resumes indexing where it stopped.
 CREATE VIRTUAL TABLE turns_fts USING fts5(
   observation, action, content='turns', content_rowid='id', tokenize='unicode61');
-CREATE TRIGGER turns_fts_insert AFTER INSERT ON turns BEGIN
-  INSERT INTO turns_fts(rowid, observation, action) VALUES (new.id, new.observation, new.action);
-END;
-CREATE TRIGGER turns_fts_delete AFTER DELETE ON turns BEGIN
-  INSERT INTO turns_fts(turns_fts, rowid, observation, action)
-    VALUES ('delete', old.id, old.observation, old.action);
-END;
-CREATE TRIGGER turns_fts_update AFTER UPDATE OF observation, action ON turns BEGIN
-  INSERT INTO turns_fts(turns_fts, rowid, observation, action)
-    VALUES ('delete', old.id, old.observation, old.action);
-  INSERT INTO turns_fts(rowid, observation, action) VALUES (new.id, new.observation, new.action);
-END;
+CREATE TABLE fts_state (indexed_upto INTEGER NOT NULL);
+INSERT INTO fts_state VALUES (0);
 )sql",
   };
   return kMigrations;

@@ -1,0 +1,16 @@
+// Subcommand registration. Each Add*Command adds one subcommand (and its children) to the app;
+// its callback does the work and throws turnwise::Error on failure (cli/app.cc turns that into
+// one line on stderr and exit code 1). Register a command only once it does something real.
+#ifndef TURNWISE_CLI_COMMANDS_H_
+#define TURNWISE_CLI_COMMANDS_H_
+
+#include <CLI/CLI.hpp>
+
+namespace turnwise::cli {
+
+void AddRunsCommand(CLI::App& app);
+void AddBenchCommand(CLI::App& app);
+
+}  // namespace turnwise::cli
+
+#endif  // TURNWISE_CLI_COMMANDS_H_
