@@ -1,0 +1,117 @@
+// End-to-end tests of the `turnwise` command: real binary, real files, exit codes and the one
+// readable line on stderr.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "storage/store.h"
+#include "tests/storage/store_test_util.h"
+
+namespace turnwise {
+namespace {
+
+using testing_util::TempDir;
+
+struct Result {
+  int exit_code;
+  std::string out;  // stdout
+  std::string err;  // stderr
+};
+
+Result RunTurnwise(const std::string& args, const TempDir& dir) {
+  std::string err_file = dir.File("stderr.txt");
+  std::string cmd = std::string(TURNWISE_BINARY) + " " + args + " 2>" + err_file;
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  std::array<char, 4096> buf;
+  size_t n;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  int status = pclose(p);
+  std::ifstream e(err_file);
+  std::stringstream err;
+  err << e.rdbuf();
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out, err.str()};
+}
+
+std::string MakeDb(const TempDir& dir) {
+  std::string path = dir.File("runs.db");
+  auto w = StoreWriter::Open(path);
+  int64_t run = w->CreateRun({.name = "cli-run", .env = "household", .method = "grpo",
+                              .config = {{"seed", 5}}});
+  for (int i = 0; i < 12; ++i) w->AppendEpisode(testing_util::MakeEpisode(run, i, 2));
+  w->AppendMetrics(run, 0, {{"success/train", 0.5}});
+  w->Close();
+  return path;
+}
+
+TEST(Cli, VersionAndHelp) {
+  TempDir dir;
+  Result v = RunTurnwise("version", dir);
+  EXPECT_EQ(v.exit_code, 0);
+  EXPECT_EQ(v.out.rfind("turnwise ", 0), 0u);
+  Result h = RunTurnwise("runs export --help", dir);
+  EXPECT_EQ(h.exit_code, 0);
+  EXPECT_NE(h.out.find("--out"), std::string::npos);
+}
+
+TEST(Cli, RunsListAndShowReadTheStore) {
+  TempDir dir;
+  std::string db = MakeDb(dir);
+  Result list = RunTurnwise("runs list --db " + db, dir);
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("cli-run"), std::string::npos);
+  EXPECT_NE(list.out.find("12"), std::string::npos);  // episodes
+  Result show = RunTurnwise("runs show --db " + db + " 1", dir);
+  ASSERT_EQ(show.exit_code, 0) << show.err;
+  EXPECT_NE(show.out.find("episodes  12 (24 turns)"), std::string::npos) << show.out;
+  EXPECT_NE(show.out.find("success/train"), std::string::npos);
+  // Episodes 0,5,10 are valid_seen, two of them successful (even indices).
+  EXPECT_NE(show.out.find("valid_seen  lm      3         66.7%"), std::string::npos) << show.out;
+}
+
+TEST(Cli, ExportThenImportRoundTrips) {
+  TempDir dir;
+  std::string db = MakeDb(dir);
+  std::string file = dir.File("run.jsonl");
+  ASSERT_EQ(RunTurnwise("runs export --db " + db + " 1 --out " + file, dir).exit_code, 0);
+  std::string other = dir.File("other.db");
+  Result imp = RunTurnwise("runs import --db " + other + " --in " + file, dir);
+  ASSERT_EQ(imp.exit_code, 0) << imp.err;
+  EXPECT_EQ(imp.out, "imported as run 1 into " + other + "\n");
+  Result a = RunTurnwise("runs export --db " + db + " 1", dir);
+  Result b = RunTurnwise("runs export --db " + other + " 1", dir);
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_GT(a.out.size(), 1000u);
+}
+
+TEST(Cli, ErrorsAreOneReadableLineAndNonZero) {
+  TempDir dir;
+  Result missing = RunTurnwise("runs list --db " + dir.File("nope.db"), dir);
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.err, "turnwise: cannot open database '" + dir.File("nope.db") +
+                             "': unable to open database file\n");
+  std::string db = MakeDb(dir);
+  Result unknown = RunTurnwise("runs show --db " + db + " 42", dir);
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_EQ(unknown.err, "turnwise: no run with id 42\n");
+  Result usage = RunTurnwise("runs show --db " + db, dir);
+  EXPECT_EQ(usage.exit_code, 2);
+  EXPECT_NE(usage.err.find("run_id is required"), std::string::npos) << usage.err;
+  EXPECT_EQ(std::count(usage.err.begin(), usage.err.end(), '\n'), 1);
+  Result level = RunTurnwise("--log-level loud version", dir);
+  EXPECT_EQ(level.exit_code, 1);
+  EXPECT_EQ(level.err,
+            "turnwise: unknown log level 'loud'; known: trace, debug, info, warn, error, off\n");
+  std::ofstream(dir.File("bad.jsonl")) << "{\"type\":\"episode\"}\n";
+  Result bad_import = RunTurnwise("runs import --db " + db + " --in " + dir.File("bad.jsonl"), dir);
+  EXPECT_EQ(bad_import.exit_code, 1);
+  EXPECT_EQ(bad_import.err,
+            "turnwise: import line 1: the first line must be the run (type \"run\")\n");
+}
+
+}  // namespace
+}  // namespace turnwise
