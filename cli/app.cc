@@ -23,6 +23,9 @@ int Run(int argc, char** argv) {
   version->callback([] { std::cout << "turnwise " << TURNWISE_VERSION << "\n"; });
   AddRunsCommand(app);
   AddBenchCommand(app);
+#ifdef TURNWISE_WITH_TORCH
+  AddTokenizerCommand(app);
+#endif
 
   try {
     app.parse(argc, argv);
