@@ -23,6 +23,7 @@ int Run(int argc, char** argv) {
   version->callback([] { std::cout << "turnwise " << TURNWISE_VERSION << "\n"; });
   AddRunsCommand(app);
   AddBenchCommand(app);
+  AddWebCommand(app);
 #ifdef TURNWISE_WITH_TORCH
   AddTokenizerCommand(app);
 #endif

@@ -10,6 +10,7 @@ namespace turnwise::cli {
 
 void AddRunsCommand(CLI::App& app);
 void AddBenchCommand(CLI::App& app);
+void AddWebCommand(CLI::App& app);
 #ifdef TURNWISE_WITH_TORCH
 void AddTokenizerCommand(CLI::App& app);
 #endif

@@ -496,6 +496,31 @@ std::vector<EpisodeRecord> TrajectoryStore::GetGroup(int64_t run_id, const std::
   return out;
 }
 
+std::vector<std::pair<int64_t, int64_t>> TrajectoryStore::AnchorPeers(int64_t run_id,
+                                                                      const std::string& group_id,
+                                                                      uint64_t anchor_hash) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt& s = db_->Prepare(
+      "SELECT t.episode_id, t.turn_index FROM turns t JOIN episodes e ON e.id = t.episode_id "
+      "WHERE t.anchor_hash = ? AND e.run_id = ? AND e.group_id = ? "
+      "ORDER BY t.episode_id, t.turn_index");
+  s.Bind(1, static_cast<int64_t>(anchor_hash)).Bind(2, run_id).Bind(3, group_id);
+  std::vector<std::pair<int64_t, int64_t>> out;
+  while (s.Step()) out.emplace_back(s.Int(0), s.Int(1));
+  return out;
+}
+
+std::pair<int64_t, int64_t> TrajectoryStore::LatestEpisodeAndIteration(int64_t run_id) {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stmt& s = db_->Prepare(
+      "SELECT (SELECT coalesce(max(id), 0) FROM episodes WHERE run_id = ?1), "
+      "(SELECT coalesce(max(iter), 0) FROM iterations WHERE run_id = ?1)");
+  ResetOnExit reset(s);
+  s.Bind(1, run_id);
+  s.Step();
+  return {s.Int(0), s.Int(1)};
+}
+
 std::pair<int64_t, int64_t> TrajectoryStore::CountEpisodesAndTurns(int64_t run_id) {
   std::lock_guard<std::mutex> lock(mu_);
   Transaction tx(*db_, /*immediate=*/false);

@@ -83,6 +83,13 @@ class TrajectoryStore {
   EpisodeRecord GetEpisode(int64_t episode_id);
   // Every episode of a group, with turns, ordered by id. Empty when the group is unknown.
   std::vector<EpisodeRecord> GetGroup(int64_t run_id, const std::string& group_id);
+  // Turns of the same run and group whose anchor state equals `anchor_hash` (GiGPO's step
+  // group), as (episode id, turn index), ordered by episode then turn.
+  std::vector<std::pair<int64_t, int64_t>> AnchorPeers(int64_t run_id, const std::string& group_id,
+                                                       uint64_t anchor_hash);
+  // Highest episode id and highest iteration number recorded for a run (0 when none); the web
+  // UI polls these to push live updates.
+  std::pair<int64_t, int64_t> LatestEpisodeAndIteration(int64_t run_id);
   // Count of episodes and turns of a run (or of all runs with run_id = 0).
   std::pair<int64_t, int64_t> CountEpisodesAndTurns(int64_t run_id = 0);
 

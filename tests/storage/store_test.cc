@@ -325,3 +325,25 @@ TEST(Store, WriterAssignsIdsAfterExistingOnes) {
 
 }  // namespace
 }  // namespace turnwise
+
+namespace turnwise {
+namespace {
+
+TEST_F(StoreTest, AnchorPeersAreTheGroupTurnsSharingAState) {
+  // Group g1 holds episodes 4..7; every episode's turn t has anchor "state t".
+  auto group = store_->GetGroup(run_, "g1");
+  ASSERT_EQ(group.size(), 4u);
+  auto peers = store_->AnchorPeers(run_, "g1", group[0].turns[1].anchor_hash);
+  ASSERT_EQ(peers.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(peers[i].first, group[i].id);
+    EXPECT_EQ(peers[i].second, 1);
+  }
+  EXPECT_TRUE(store_->AnchorPeers(run_, "g1", 12345).empty());
+  auto [episode, iter] = store_->LatestEpisodeAndIteration(run_);
+  EXPECT_EQ(episode, 20);
+  EXPECT_EQ(iter, 2);
+}
+
+}  // namespace
+}  // namespace turnwise

@@ -1,0 +1,245 @@
+// The web API in process (every endpoint, bad parameters, unknown ids) and over real HTTP on
+// 127.0.0.1 (headers, read-only methods, live updates by server-sent events).
+#include "web/api.h"
+
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <thread>
+
+#include "core/error.h"
+#include "core/hash.h"
+#include "storage/store.h"
+#include "tests/storage/store_test_util.h"
+#include "web/server.h"
+
+namespace turnwise {
+namespace {
+
+using testing_util::MakeEpisode;
+using testing_util::TempDir;
+
+class WebApiTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = dir_.File("web.db");
+    auto w = StoreWriter::Open(path_);
+    run_ = w->CreateRun({.name = "web-run", .env = "household", .method = "gigpo",
+                         .config = {{"trainer", {{"lr", 0.5}}}}});
+    for (int i = 0; i < 24; ++i) w->AppendEpisode(MakeEpisode(run_, i, 3));
+    for (int it = 0; it < 3; ++it) {
+      w->AppendMetrics(run_, it, {{"success/valid_seen", 0.2 * it}, {"entropy", 1.0 - 0.1 * it}});
+      w->FinishIteration(run_, it, {{"episodes", 8}});
+    }
+    EpisodeRecord hostile = MakeEpisode(run_, 100, 1);
+    hostile.turns[0].observation = "<script>alert(1)</script><img src=x onerror=alert(2)>";
+    hostile.turns[0].action = "</action><b>bold</b>";
+    w->AppendEpisode(hostile);
+    w->Close();
+    api_ = std::make_unique<WebApi>(path_);
+  }
+
+  ApiResponse Get(const std::string& path, std::map<std::string, std::string> query = {}) {
+    return api_->Handle("GET", path, query);
+  }
+
+  TempDir dir_;
+  std::string path_;
+  int64_t run_ = 0;
+  std::unique_ptr<WebApi> api_;
+};
+
+TEST_F(WebApiTest, RunsListsCountsAndBestSuccess) {
+  auto r = Get("/api/runs");
+  ASSERT_EQ(r.status, 200);
+  ASSERT_EQ(r.body["runs"].size(), 1u);
+  const Json& run = r.body["runs"][0];
+  EXPECT_EQ(run["name"], "web-run");
+  EXPECT_EQ(run["method"], "gigpo");
+  EXPECT_EQ(run["episodes"], 25);
+  EXPECT_EQ(run["turns"], 73);
+  EXPECT_DOUBLE_EQ(run["best_success"].get<double>(), 0.4);
+  EXPECT_EQ(run["iterations"], 3);
+}
+
+TEST_F(WebApiTest, RunDetailHasConfigIterationsAndMetricKeys) {
+  auto r = Get("/api/runs/" + std::to_string(run_));
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body["config"]["trainer"]["lr"], 0.5);
+  EXPECT_EQ(r.body["iterations"].size(), 3u);
+  EXPECT_EQ(r.body["metric_keys"], Json::array({"entropy", "success/valid_seen"}));
+  EXPECT_DOUBLE_EQ(r.body["latest_metrics"]["entropy"].get<double>(), 0.8);
+}
+
+TEST_F(WebApiTest, MetricSeriesByKey) {
+  auto r = Get("/api/runs/1/metrics", {{"keys", "success/valid_seen"}});
+  ASSERT_EQ(r.status, 200);
+  const Json& s = r.body["series"]["success/valid_seen"];
+  ASSERT_EQ(s.size(), 3u);
+  EXPECT_EQ(s[2][0], 2);
+  EXPECT_DOUBLE_EQ(s[2][1].get<double>(), 0.4);
+  EXPECT_EQ(Get("/api/runs/1/metrics").body["series"].size(), 2u);  // all keys
+}
+
+TEST_F(WebApiTest, EpisodesFilterSortPaginateAndSearch) {
+  auto r = Get("/api/episodes", {{"run", "1"}, {"success", "true"}, {"split", "train"},
+                                 {"sort", "return"}, {"order", "desc"}, {"limit", "5"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  // Successful (even index) training (index % 5 != 0) episodes among 0..23: 12 evens minus
+  // 0, 10, 20. The hostile episode (index 100) is valid_seen.
+  EXPECT_EQ(r.body["total"], 9);
+  EXPECT_EQ(r.body["episodes"].size(), 5u);
+  EXPECT_FALSE(r.body["episodes"][0].contains("turns"));
+  auto page2 = Get("/api/episodes", {{"run", "1"}, {"limit", "10"}, {"offset", "20"}});
+  EXPECT_EQ(page2.body["episodes"].size(), 5u);
+  auto search = Get("/api/episodes", {{"q", "<script>alert(1)</script>"}});
+  ASSERT_EQ(search.status, 200);
+  EXPECT_EQ(search.body["total"], 1);
+}
+
+TEST_F(WebApiTest, EpisodeReplayHasTurnsTokensAndAnchorPeers) {
+  auto r = Get("/api/episodes/5");  // index 4: group g1 = episodes 5..8 (ids are index + 1)
+  ASSERT_EQ(r.status, 200);
+  ASSERT_EQ(r.body["turns"].size(), 3u);
+  const Json& t1 = r.body["turns"][1];
+  EXPECT_EQ(t1["token_ids"], Json::array({4, 1, -7, 151643}));
+  EXPECT_EQ(t1["anchor_hash"].get<std::string>(), std::to_string(StableHash64("state 1")));
+  ASSERT_EQ(t1["anchor_peers"].size(), 3u);  // the other three episodes of the group
+  EXPECT_EQ(t1["anchor_peers"][0]["episode_id"], 6);
+  EXPECT_EQ(t1["anchor_peers"][0]["turn_index"], 1);
+}
+
+TEST_F(WebApiTest, HostileTextIsReturnedAsPlainJsonStrings) {
+  auto page = Get("/api/episodes", {{"q", "bold"}});
+  ASSERT_EQ(page.body["total"], 1);
+  auto e = Get("/api/episodes/" + std::to_string(page.body["episodes"][0]["id"].get<int64_t>()));
+  EXPECT_EQ(e.body["turns"][0]["observation"],
+            "<script>alert(1)</script><img src=x onerror=alert(2)>");
+}
+
+TEST_F(WebApiTest, GroupReturnsEveryMember) {
+  auto r = Get("/api/runs/1/groups/g2");
+  ASSERT_EQ(r.status, 200);
+  ASSERT_EQ(r.body["episodes"].size(), 4u);
+  EXPECT_EQ(r.body["episodes"][3]["turns"].size(), 3u);
+}
+
+TEST_F(WebApiTest, BadParametersAre400WithTheParameterNamed) {
+  auto check = [&](std::map<std::string, std::string> q, const std::string& needle) {
+    auto r = Get("/api/episodes", q);
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_EQ(r.body["error"]["code"], "bad_request");
+    EXPECT_NE(r.body["error"]["message"].get<std::string>().find(needle), std::string::npos)
+        << r.body;
+  };
+  check({{"run", "abc"}}, "parameter 'run' must be an integer, got 'abc'");
+  check({{"success", "maybe"}}, "parameter 'success' must be true or false");
+  check({{"min_return", "x1"}}, "parameter 'min_return' must be a number");
+  check({{"sort", "name"}}, "unknown sort field 'name'");
+  check({{"order", "up"}}, "parameter 'order' must be asc or desc");
+  check({{"limit", "0"}}, "limit must be between 1 and 10000");
+  check({{"status", "won"}}, "unknown episode status 'won'");
+  check({{"spilt", "train"}}, "unknown parameter 'spilt' (did you mean 'split'?)");
+  check({{"q", "  "}}, "text search needs at least one word");
+  EXPECT_EQ(Get("/api/runs", {{"x", "1"}}).status, 400);
+}
+
+TEST_F(WebApiTest, UnknownIdsAndPathsAre404) {
+  EXPECT_EQ(Get("/api/runs/99").status, 404);
+  EXPECT_EQ(Get("/api/runs/99").body["error"]["message"], "no run with id 99");
+  EXPECT_EQ(Get("/api/episodes/12345").status, 404);
+  EXPECT_EQ(Get("/api/runs/1/groups/nope").status, 404);
+  EXPECT_EQ(Get("/api/runs/99/metrics").status, 404);
+  EXPECT_EQ(Get("/api/nothing").status, 404);
+  EXPECT_EQ(Get("/api/episodes/99999999999999999999999").status, 404);
+  EXPECT_EQ(api_->Handle("POST", "/api/runs", {}).status, 405);
+}
+
+TEST(WebServer, ServesOverHttpWithStrictHeadersAndNeverWrites) {
+  TempDir dir;
+  std::string path = dir.File("http.db");
+  {
+    auto w = StoreWriter::Open(path);
+    int64_t run = w->CreateRun({.name = "http"});
+    w->AppendEpisode(MakeEpisode(run, 0, 2));
+  }
+  auto size_before = std::filesystem::file_size(path);
+  WebServer server(path, {.host = "127.0.0.1", .port = 0, .threads = 4});
+  int port = server.Start();
+  httplib::Client client("127.0.0.1", port);
+  auto res = client.Get("/api/runs");
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_EQ(res->get_header_value("Content-Type"), "application/json; charset=utf-8");
+  EXPECT_EQ(res->get_header_value("X-Content-Type-Options"), "nosniff");
+  EXPECT_NE(res->get_header_value("Content-Security-Policy").find("script-src 'self'"),
+            std::string::npos);
+  EXPECT_EQ(res->get_header_value("Content-Security-Policy").find("unsafe-inline"),
+            std::string::npos);
+  EXPECT_EQ(Json::parse(res->body)["runs"][0]["name"], "http");
+  auto post = client.Post("/api/runs", "{}", "application/json");
+  ASSERT_TRUE(post);
+  EXPECT_EQ(post->status, 405);
+  auto missing = client.Get("/etc/passwd");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  auto traversal = client.Get("/api/../../etc/passwd");
+  ASSERT_TRUE(traversal);
+  EXPECT_EQ(traversal->status, 404);
+  server.Stop();
+  EXPECT_EQ(std::filesystem::file_size(path), size_before);
+}
+
+TEST(WebServer, EventStreamAnnouncesEpisodesAsTheyAreWritten) {
+  TempDir dir;
+  std::string path = dir.File("live.db");
+  auto writer = StoreWriter::Open(path);
+  int64_t run = writer->CreateRun({.name = "live"});
+  writer->Flush();
+  WebServer server(path, {.host = "127.0.0.1", .port = 0, .threads = 4,
+                          .poll_interval = std::chrono::milliseconds(20)});
+  int port = server.Start();
+  std::atomic<int> episodes_events{0};
+  std::string received;
+  std::mutex mu;
+  std::thread reader([&] {
+    httplib::Client client("127.0.0.1", port);
+    client.set_read_timeout(5, 0);
+    client.Get("/api/events?run=" + std::to_string(run), [&](const char* data, size_t n) {
+      std::lock_guard<std::mutex> lock(mu);
+      received.append(data, n);
+      size_t count = 0;
+      for (size_t pos = 0; (pos = received.find("event: episodes", pos)) != std::string::npos;
+           ++pos) {
+        ++count;
+      }
+      episodes_events = static_cast<int>(count);
+      return count < 3;  // the initial state, then two growths
+    });
+  });
+  // Wait for the initial event, then write twice, waiting for each announcement.
+  for (int i = 0; i < 200 && episodes_events < 1; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  for (int k = 1; k <= 2; ++k) {
+    writer->AppendEpisode(MakeEpisode(run, k, 1));
+    writer->Flush();
+    for (int i = 0; i < 300 && episodes_events < k + 1; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+  reader.join();
+  server.Stop();
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(episodes_events.load(), 3) << received;
+  EXPECT_NE(received.find("\"latest_episode_id\":2"), std::string::npos) << received;
+}
+
+TEST(WebServer, UnopenableDatabaseFailsAtStart) {
+  TempDir dir;
+  WebServer server(dir.File("missing.db"), {.port = 0});
+  EXPECT_THROW(server.Start(), IoError);
+}
+
+}  // namespace
+}  // namespace turnwise
