@@ -49,11 +49,19 @@ class ConfigError : public Error {
   ConfigError(std::string key_path, const std::string& message)
       : Error(ErrorCode::kInvalidArgument,
               key_path.empty() ? "config: " + message : "config: " + key_path + ": " + message),
-        key_path_(std::move(key_path)) {}
+        key_path_(std::move(key_path)),
+        detail_(message) {}
   const std::string& key_path() const { return key_path_; }
+  // The message without the "config: <path>: " prefix.
+  const std::string& detail() const { return detail_; }
+  // The same error for a config nested under `prefix` ("env.config" + "max_steps").
+  ConfigError Under(const std::string& prefix) const {
+    return ConfigError(key_path_.empty() ? prefix : prefix + "." + key_path_, detail_);
+  }
 
  private:
   std::string key_path_;
+  std::string detail_;
 };
 
 class InvalidArgument : public Error {

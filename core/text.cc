@@ -72,7 +72,14 @@ std::optional<std::string> NearestName(std::string_view name,
       best = c;
     }
   }
-  return best;
+  if (best) return best;
+  // A truncated name ("grammar" for "grammar_version") is a likely slip too.
+  if (name.size() >= 3) {
+    for (const auto& c : candidates) {
+      if (StartsWith(c, name) || StartsWith(name, c)) return c;
+    }
+  }
+  return std::nullopt;
 }
 
 std::string HumanDuration(double seconds) {

@@ -27,7 +27,8 @@ bool EndsWith(std::string_view text, std::string_view suffix);
 size_t EditDistance(std::string_view a, std::string_view b);
 
 // The candidate closest to `name` by edit distance, if it is close enough to be a plausible typo
-// (distance <= max(2, |name|/3)); ties go to the earliest candidate. nullopt when none is.
+// (distance <= max(2, |name|/3); ties go to the earliest candidate), else the first candidate
+// that extends or truncates `name` (names of 3+ characters). nullopt when none is.
 std::optional<std::string> NearestName(std::string_view name,
                                        const std::vector<std::string>& candidates);
 

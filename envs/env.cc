@@ -1,0 +1,128 @@
+#include "envs/env.h"
+
+#include <cstring>
+
+#include "core/error.h"
+
+namespace turnwise {
+namespace {
+
+constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string Base64Encode(const std::string& bytes) {
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < bytes.size(); i += 3) {
+    uint32_t v = (uint8_t(bytes[i]) << 16) | (uint8_t(bytes[i + 1]) << 8) | uint8_t(bytes[i + 2]);
+    for (int k = 18; k >= 0; k -= 6) out += kB64[(v >> k) & 63];
+  }
+  if (i < bytes.size()) {
+    uint32_t v = uint8_t(bytes[i]) << 16;
+    if (i + 1 < bytes.size()) v |= uint8_t(bytes[i + 1]) << 8;
+    out += kB64[(v >> 18) & 63];
+    out += kB64[(v >> 12) & 63];
+    out += i + 1 < bytes.size() ? kB64[(v >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+std::string Base64Decode(const std::string& text) {
+  std::string out;
+  uint32_t acc = 0;
+  int bits = 0;
+  for (char c : text) {
+    if (c == '=') break;
+    const char* p = std::strchr(kB64, c);
+    if (c == 0 || p == nullptr) throw InvalidArgument("observation.image_png_base64 is not base64");
+    acc = (acc << 6) | static_cast<uint32_t>(p - kB64);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out += static_cast<char>((acc >> bits) & 0xff);
+    }
+  }
+  return out;
+}
+
+template <class T>
+T Get(const Json& j, const char* key, const char* where) {
+  auto it = j.find(key);
+  if (it == j.end()) throw InvalidArgument(std::string(where) + ": missing field '" + key + "'");
+  try {
+    return it->get<T>();
+  } catch (const Json::exception&) {
+    throw InvalidArgument(std::string(where) + ": field '" + key + "' has the wrong type (" +
+                          JsonTypeName(*it) + ")");
+  }
+}
+
+}  // namespace
+
+Json StepResult::ToJson() const {
+  return {{"observation",
+           {{"text", observation.text},
+            {"image_png_base64",
+             observation.image_png.empty() ? Json() : Json(Base64Encode(observation.image_png))},
+            {"vector", observation.vector.empty() ? Json() : Json(observation.vector)}}},
+          {"reward", reward},
+          {"terminated", terminated},
+          {"truncated", truncated},
+          {"admissible_actions", admissible_actions},
+          {"anchor_key", anchor_key},
+          {"info", info},
+          {"turn", turn}};
+}
+
+StepResult StepResult::FromJson(const Json& j) {
+  if (!j.is_object()) throw InvalidArgument("step: expected an object, got " + JsonTypeName(j));
+  StepResult s;
+  Json obs = Get<Json>(j, "observation", "step");
+  if (!obs.is_object()) throw InvalidArgument("step: field 'observation' must be an object");
+  s.observation.text = Get<std::string>(obs, "text", "step.observation");
+  if (obs.contains("image_png_base64") && !obs["image_png_base64"].is_null()) {
+    s.observation.image_png = Base64Decode(Get<std::string>(obs, "image_png_base64", "step.observation"));
+  }
+  if (obs.contains("vector") && !obs["vector"].is_null()) {
+    s.observation.vector = Get<std::vector<float>>(obs, "vector", "step.observation");
+  }
+  s.reward = Get<double>(j, "reward", "step");
+  s.terminated = Get<bool>(j, "terminated", "step");
+  s.truncated = Get<bool>(j, "truncated", "step");
+  if (j.contains("admissible_actions")) {
+    s.admissible_actions = Get<std::vector<std::string>>(j, "admissible_actions", "step");
+  }
+  s.anchor_key = j.contains("anchor_key") ? Get<std::string>(j, "anchor_key", "step") : s.observation.text;
+  s.info = j.contains("info") ? Get<Json>(j, "info", "step") : Json::object();
+  if (!s.info.is_object()) throw InvalidArgument("step: field 'info' must be an object");
+  s.turn = j.contains("turn") ? Get<int64_t>(j, "turn", "step") : 0;
+  return s;
+}
+
+Json EnvSpec::ToJson() const {
+  return {{"protocol", "turnwise/v1"},
+          {"name", name},
+          {"version", version},
+          {"description", description},
+          {"splits", splits},
+          {"max_turns", max_turns},
+          {"observation_kinds", observation_kinds},
+          {"action_format", action_format},
+          {"config_defaults", config_defaults}};
+}
+
+EnvSpec EnvSpec::FromJson(const Json& j) {
+  EnvSpec s;
+  s.name = Get<std::string>(j, "name", "spec");
+  s.version = j.value("version", "");
+  s.description = j.value("description", "");
+  s.splits = j.value("splits", std::map<std::string, int64_t>{});
+  s.max_turns = j.value("max_turns", int64_t{0});
+  s.observation_kinds = j.value("observation_kinds", std::vector<std::string>{"text"});
+  s.action_format = j.value("action_format", "");
+  s.config_defaults = j.value("config_defaults", Json::object());
+  return s;
+}
+
+}  // namespace turnwise

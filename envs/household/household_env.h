@@ -1,0 +1,74 @@
+// `household`: ALFWorld's text household tasks (TextWorld text mode), generated procedurally.
+//
+// A room (kitchen, living room, bedroom, bathroom) holds numbered receptacles ("countertop 1",
+// "drawer 3"; fridges, cabinets, drawers, microwaves, safes and boxes start closed) and typed
+// objects placed where ALFWorld's canContain table would allow them. One of ALFWorld's six task
+// types is drawn with its goal templates and goal conditions:
+//   pick_and_place_simple, look_at_obj_in_light, pick_clean_then_place_in_recep,
+//   pick_heat_then_place_in_recep, pick_cool_then_place_in_recep, pick_two_obj_and_place.
+// Commands and feedback strings follow ALFWorld: `grammar_version` "0.4" (default; `move {o}
+// to {r}`, `You arrive at {r}.`, `help`) or "0.3" (`put {o} in/on {r}`, `You arrive at loc N.`).
+// A command that is not admissible (exact match after trimming) answers `Nothing happens.` and
+// changes nothing. Admissible commands are sorted. won = goal condition holds; reward =
+// `reward_on_win` (10, as verl-agent) on the winning step, else 0; info.task_score = 1/0; the
+// episode ends when won or after `max_steps` steps (50; truncated). anchor key = the
+// observation text of the step.
+//
+// Tasks: "train/i", "valid_seen/i", "valid_unseen/i" with verl-agent's split sizes
+// (3553/140/134). valid_unseen draws (object type, goal receptacle type) combinations that
+// train and valid_seen never use. A task is a pure function of its id.
+//
+// Config keys: grammar_version ("0.4" | "0.3"), max_steps (int >= 1), reward_on_win (number),
+// banner (bool: start the first observation with TextWorld's welcome line, as verl-agent
+// shows it; AgentGym and ReAct drop it). Unknown keys fail with ConfigError.
+#ifndef TURNWISE_ENVS_HOUSEHOLD_HOUSEHOLD_ENV_H_
+#define TURNWISE_ENVS_HOUSEHOLD_HOUSEHOLD_ENV_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "envs/env.h"
+
+namespace turnwise {
+
+namespace household {
+class World;
+struct Task;
+}  // namespace household
+
+class HouseholdEnv : public Env {
+ public:
+  // Throws ConfigError naming the key for an unknown key or a bad value.
+  explicit HouseholdEnv(const Json& config);
+  ~HouseholdEnv() override;
+
+  StepResult Reset(const ResetOptions& options) override;
+  StepResult Step(const std::string& action) override;
+  EnvSpec Spec() const override;
+  std::optional<std::string> ExpertAction() override;
+  std::string TaskId() const override;
+  std::string TaskType() const override;
+
+  // The six task type names, in ALFWorld's numbering order.
+  static const std::vector<std::string>& TaskTypes();
+  // The config schema's defaults, as a JSON object.
+  static Json DefaultConfig();
+
+ private:
+  StepResult MakeStep(std::string text, bool valid);
+
+  std::string grammar_version_;
+  int64_t max_steps_;
+  double reward_on_win_;
+  bool banner_;
+  std::unique_ptr<household::World> world_;
+  int64_t steps_ = 0;
+  bool done_ = true;
+  bool won_ = false;
+};
+
+}  // namespace turnwise
+
+#endif  // TURNWISE_ENVS_HOUSEHOLD_HOUSEHOLD_ENV_H_

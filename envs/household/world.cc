@@ -1,0 +1,623 @@
+#include "envs/household/world.h"
+
+#include <algorithm>
+#include <set>
+
+#include "core/error.h"
+#include "core/hash.h"
+#include "core/rng.h"
+#include "core/text.h"
+
+namespace turnwise::household {
+namespace {
+
+enum Prop : unsigned { kClean = 1, kHeat = 2, kCool = 4, kToggle = 8, kFixed = 16 };
+
+struct ObjectInfo {
+  const char* type;
+  unsigned props;
+  std::vector<std::string> receptacles;  // where it can be (canContain)
+};
+
+// Object types, their properties and where they may be put. Modelled on ALFWorld's constants
+// (VAL_RECEPTACLE_OBJECTS and the cleanable/heatable/coolable/toggleable lists).
+const std::vector<ObjectInfo>& Objects() {
+  static const std::vector<ObjectInfo> kObjects = {
+      {"apple", kClean | kHeat | kCool, {"countertop", "diningtable", "fridge", "microwave", "sinkbasin", "garbagecan"}},
+      {"tomato", kClean | kHeat | kCool, {"countertop", "diningtable", "fridge", "microwave", "sinkbasin", "garbagecan"}},
+      {"potato", kClean | kHeat | kCool, {"countertop", "diningtable", "fridge", "microwave", "sinkbasin", "garbagecan"}},
+      {"egg", kClean | kHeat | kCool, {"countertop", "diningtable", "fridge", "microwave", "sinkbasin", "garbagecan"}},
+      {"lettuce", kClean | kCool, {"countertop", "diningtable", "fridge", "sinkbasin", "garbagecan"}},
+      {"bread", kHeat | kCool, {"countertop", "diningtable", "fridge", "microwave", "cabinet"}},
+      {"mug", kClean | kHeat | kCool, {"countertop", "diningtable", "fridge", "microwave", "sinkbasin", "cabinet", "shelf", "coffeemachine", "desk", "sidetable"}},
+      {"cup", kClean | kHeat | kCool, {"countertop", "diningtable", "fridge", "microwave", "sinkbasin", "cabinet", "shelf"}},
+      {"plate", kClean | kHeat | kCool, {"countertop", "diningtable", "fridge", "microwave", "sinkbasin", "cabinet", "shelf"}},
+      {"bowl", kClean | kCool, {"countertop", "diningtable", "fridge", "microwave", "sinkbasin", "cabinet", "shelf"}},
+      {"pan", kClean | kCool, {"countertop", "diningtable", "fridge", "sinkbasin", "cabinet", "stoveburner"}},
+      {"pot", kClean | kCool, {"countertop", "diningtable", "fridge", "sinkbasin", "cabinet", "stoveburner"}},
+      {"winebottle", kCool, {"countertop", "diningtable", "fridge", "cabinet", "shelf"}},
+      {"knife", kClean, {"countertop", "diningtable", "drawer", "sinkbasin"}},
+      {"butterknife", kClean, {"countertop", "diningtable", "drawer", "sinkbasin"}},
+      {"fork", kClean, {"countertop", "diningtable", "drawer", "sinkbasin"}},
+      {"spoon", kClean, {"countertop", "diningtable", "drawer", "sinkbasin"}},
+      {"spatula", kClean, {"countertop", "diningtable", "drawer", "sinkbasin"}},
+      {"ladle", kClean, {"countertop", "diningtable", "drawer", "sinkbasin"}},
+      {"saltshaker", 0, {"countertop", "diningtable", "cabinet", "drawer", "shelf"}},
+      {"peppershaker", 0, {"countertop", "diningtable", "cabinet", "drawer", "shelf"}},
+      {"dishsponge", kClean, {"countertop", "diningtable", "cabinet", "drawer", "sinkbasin", "shelf", "bathtubbasin"}},
+      {"soapbottle", 0, {"countertop", "cabinet", "shelf", "toilet", "garbagecan"}},
+      {"spraybottle", 0, {"countertop", "cabinet", "shelf", "toilet", "garbagecan", "drawer"}},
+      {"soapbar", kClean, {"countertop", "sinkbasin", "bathtubbasin", "toilet", "cabinet", "garbagecan", "drawer"}},
+      {"cloth", kClean, {"countertop", "sinkbasin", "bathtubbasin", "cabinet", "drawer", "toilet", "garbagecan"}},
+      {"towel", 0, {"towelholder", "countertop", "cabinet"}},
+      {"handtowel", 0, {"handtowelholder", "countertop"}},
+      {"toiletpaper", 0, {"toiletpaperhanger", "toilet", "countertop", "cabinet", "garbagecan", "drawer"}},
+      {"candle", 0, {"countertop", "cabinet", "shelf", "toilet", "sidetable", "drawer"}},
+      {"book", 0, {"bed", "desk", "sofa", "shelf", "sidetable", "coffeetable", "dresser", "drawer", "armchair"}},
+      {"cellphone", 0, {"bed", "desk", "sofa", "sidetable", "dresser", "drawer", "shelf", "coffeetable", "armchair", "safe"}},
+      {"keychain", 0, {"desk", "sofa", "sidetable", "dresser", "drawer", "shelf", "coffeetable", "armchair", "safe"}},
+      {"creditcard", 0, {"desk", "sofa", "sidetable", "dresser", "drawer", "shelf", "coffeetable", "armchair", "safe", "countertop"}},
+      {"pen", 0, {"desk", "sidetable", "dresser", "drawer", "shelf"}},
+      {"pencil", 0, {"desk", "sidetable", "dresser", "drawer", "shelf"}},
+      {"cd", 0, {"desk", "sidetable", "dresser", "drawer", "shelf", "safe"}},
+      {"watch", 0, {"desk", "sidetable", "dresser", "drawer", "shelf", "safe", "coffeetable"}},
+      {"pillow", 0, {"bed", "sofa", "armchair"}},
+      {"remotecontrol", 0, {"sofa", "coffeetable", "sidetable", "tvstand", "armchair", "dresser"}},
+      {"laptop", 0, {"bed", "desk", "sofa", "coffeetable", "dresser", "diningtable"}},
+      {"alarmclock", 0, {"desk", "sidetable", "dresser", "shelf"}},
+      {"statue", 0, {"shelf", "sidetable", "coffeetable", "dresser", "desk", "tvstand", "diningtable", "cabinet"}},
+      {"vase", 0, {"shelf", "sidetable", "coffeetable", "dresser", "desk", "tvstand", "diningtable", "cabinet"}},
+      {"newspaper", 0, {"sofa", "coffeetable", "sidetable", "armchair", "diningtable", "garbagecan"}},
+      {"tissuebox", 0, {"sidetable", "coffeetable", "dresser", "shelf", "desk", "toilet", "countertop", "cabinet"}},
+      {"desklamp", kToggle | kFixed, {"desk", "sidetable", "dresser"}},
+  };
+  return kObjects;
+}
+
+const ObjectInfo* FindObject(const std::string& type) {
+  for (const auto& o : Objects()) {
+    if (type == o.type) return &o;
+  }
+  return nullptr;
+}
+
+bool Has(const std::string& type, unsigned prop) {
+  const ObjectInfo* o = FindObject(type);
+  return o != nullptr && (o->props & prop) != 0;
+}
+
+struct RoomPart {
+  const char* type;
+  int min, max;
+};
+
+const std::map<std::string, std::vector<RoomPart>>& Rooms() {
+  static const std::map<std::string, std::vector<RoomPart>> kRooms = {
+      {"kitchen",
+       {{"cabinet", 2, 6}, {"countertop", 1, 3}, {"drawer", 1, 4}, {"fridge", 1, 1},
+        {"microwave", 1, 1}, {"sinkbasin", 1, 1}, {"stoveburner", 2, 4}, {"coffeemachine", 1, 1},
+        {"diningtable", 0, 1}, {"garbagecan", 1, 1}, {"shelf", 0, 2}, {"toaster", 0, 1}}},
+      {"livingroom",
+       {{"sofa", 1, 1}, {"armchair", 0, 2}, {"coffeetable", 1, 1}, {"sidetable", 1, 2},
+        {"shelf", 1, 3}, {"drawer", 1, 4}, {"cabinet", 0, 3}, {"tvstand", 1, 1}, {"dresser", 0, 1},
+        {"garbagecan", 1, 1}, {"safe", 0, 1}, {"diningtable", 0, 1}}},
+      {"bedroom",
+       {{"bed", 1, 1}, {"desk", 1, 1}, {"dresser", 1, 1}, {"drawer", 2, 6}, {"shelf", 1, 3},
+        {"sidetable", 1, 2}, {"garbagecan", 1, 1}, {"safe", 0, 1}, {"armchair", 0, 1}}},
+      {"bathroom",
+       {{"toilet", 1, 1}, {"sinkbasin", 1, 2}, {"bathtubbasin", 0, 1}, {"countertop", 1, 1},
+        {"cabinet", 1, 4}, {"drawer", 0, 3}, {"towelholder", 1, 1}, {"handtowelholder", 0, 2},
+        {"toiletpaperhanger", 1, 1}, {"garbagecan", 1, 1}, {"shelf", 0, 2}}},
+  };
+  return kRooms;
+}
+
+// Goal templates of ALFWorld's goal library, per task type ({obj}, {recep}, {toggle}).
+const std::map<std::string, std::vector<std::string>>& GoalTemplates() {
+  static const std::map<std::string, std::vector<std::string>> kTemplates = {
+      {"pick_and_place_simple", {"put a {obj} in {recep}", "put some {obj} on {recep}"}},
+      {"look_at_obj_in_light", {"look at {obj} under the {toggle}", "examine the {obj} with the {toggle}"}},
+      {"pick_clean_then_place_in_recep", {"put a clean {obj} in {recep}", "clean some {obj} and put it in {recep}"}},
+      {"pick_heat_then_place_in_recep", {"put a hot {obj} in {recep}", "heat some {obj} and put it in {recep}"}},
+      {"pick_cool_then_place_in_recep", {"put a cool {obj} in {recep}", "cool some {obj} and put it in {recep}"}},
+      {"pick_two_obj_and_place", {"put two {obj} in {recep}", "find two {obj} and put them in {recep}"}},
+  };
+  return kTemplates;
+}
+
+std::string Fill(std::string text, const std::string& key, const std::string& value) {
+  for (size_t pos; (pos = text.find(key)) != std::string::npos;) text.replace(pos, key.size(), value);
+  return text;
+}
+
+// "a x", "a x, and a y", "a x, a y, and a z"; "nothing" when empty. ALFWorld always writes "a".
+std::string ListText(const std::vector<std::string>& names) {
+  if (names.empty()) return "nothing";
+  std::string out;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (i > 0) out += (i + 1 == names.size()) ? ", and " : ", ";
+    out += "a " + names[i];
+  }
+  return out;
+}
+
+const char* kHelpText =
+    "Available commands:\n"
+    "  look:                             look around your current location\n"
+    "  inventory:                        check your current inventory\n"
+    "  go to (receptacle):               move to a receptacle\n"
+    "  open (receptacle):                open a receptacle\n"
+    "  close (receptacle):               close a receptacle\n"
+    "  take (object) from (receptacle):  take an object from a receptacle\n"
+    "  move (object) to (receptacle):    place an object in or on a receptacle\n"
+    "  examine (something):              examine a receptacle or an object\n"
+    "  use (object):                     use an object\n"
+    "  heat (object) with (receptacle):  heat an object using a receptacle\n"
+    "  clean (object) with (receptacle): clean an object using a receptacle\n"
+    "  cool (object) with (receptacle):  cool an object using a receptacle";
+
+}  // namespace
+
+bool CanContain(const std::string& r, const std::string& o) {
+  const ObjectInfo* info = FindObject(o);
+  return info && std::find(info->receptacles.begin(), info->receptacles.end(), r) != info->receptacles.end();
+}
+bool IsCleanable(const std::string& o) { return Has(o, kClean); }
+bool IsHeatable(const std::string& o) { return Has(o, kHeat); }
+bool IsCoolable(const std::string& o) { return Has(o, kCool); }
+bool IsToggleable(const std::string& o) { return Has(o, kToggle); }
+bool IsPickupable(const std::string& o) { return FindObject(o) != nullptr && !Has(o, kFixed); }
+bool IsOpenable(const std::string& r) {
+  return r == "fridge" || r == "cabinet" || r == "microwave" || r == "drawer" || r == "safe" ||
+         r == "box";
+}
+
+bool IsUnseenCombination(const std::string& object_type, const std::string& receptacle_type) {
+  // A fixed fifth of the combination space, chosen by a stable hash: the same on every build.
+  return StableHash64(object_type + "|" + receptacle_type) % 5 == 0;
+}
+
+const std::vector<std::string>& TaskTypeNames() {
+  static const std::vector<std::string> kTypes = {
+      "pick_and_place_simple",          "look_at_obj_in_light",
+      "pick_clean_then_place_in_recep", "pick_heat_then_place_in_recep",
+      "pick_cool_then_place_in_recep",  "pick_two_obj_and_place"};
+  return kTypes;
+}
+
+int64_t SplitSize(const std::string& split) {
+  if (split == "train") return 3553;
+  if (split == "valid_seen") return 140;
+  if (split == "valid_unseen") return 134;
+  throw InvalidArgument(UnknownNameMessage("split", split, {"train", "valid_seen", "valid_unseen"}));
+}
+
+World World::Generate(const std::string& split, int64_t index) {
+  int64_t size = SplitSize(split);
+  if (index < 0 || index >= size) {
+    throw InvalidArgument("task index " + std::to_string(index) + " is outside " + split +
+                          " (0.." + std::to_string(size - 1) + ")");
+  }
+  Rng rng(StableHash64("household/" + split), static_cast<uint64_t>(index));
+  const bool unseen = split == "valid_unseen";
+  const auto& types = TaskTypeNames();
+  // Task types cycle through the six so every split is balanced; the rest is random.
+  const std::string task_type = types[static_cast<size_t>(index) % types.size()];
+  for (int attempt = 0;; ++attempt) {
+    TURNWISE_CHECK_MSG(attempt < 1000, "household: no task found for " + split);
+    World w;
+    w.task.id = split + "/" + std::to_string(index);
+    w.task.split = split;
+    w.task.index = index;
+    w.task.type = task_type;
+    std::vector<std::string> rooms;
+    if (task_type == "pick_heat_then_place_in_recep" || task_type == "pick_cool_then_place_in_recep") {
+      rooms = {"kitchen"};
+    } else if (task_type == "pick_clean_then_place_in_recep") {
+      rooms = {"kitchen", "bathroom"};
+    } else if (task_type == "look_at_obj_in_light") {
+      rooms = {"bedroom", "livingroom"};
+    } else {
+      rooms = {"kitchen", "livingroom", "bedroom", "bathroom"};
+    }
+    w.task.room = rooms[rng.Uniform(rooms.size())];
+    std::map<std::string, int> counts;
+    for (const auto& part : Rooms().at(w.task.room)) {
+      int n = static_cast<int>(rng.UniformInt(part.min, part.max));
+      for (int k = 1; k <= n; ++k) {
+        Receptacle r;
+        r.type = part.type;
+        r.number = k;
+        r.openable = IsOpenable(r.type);
+        r.open = !r.openable;
+        w.receptacles.push_back(r);
+      }
+      counts[part.type] = n;
+    }
+    std::vector<int> locs(w.receptacles.size());
+    for (size_t i = 0; i < locs.size(); ++i) locs[i] = static_cast<int>(i) + 1;
+    rng.Shuffle(locs);
+    for (size_t i = 0; i < locs.size(); ++i) w.receptacles[i].loc = locs[i];
+
+    auto present = [&](const std::string& type) { return counts.count(type) && counts[type] > 0; };
+    auto receptacles_for = [&](const std::string& object_type, const std::string& exclude) {
+      std::vector<int> out;
+      for (size_t i = 0; i < w.receptacles.size(); ++i) {
+        const auto& r = w.receptacles[i];
+        if (r.type != exclude && CanContain(r.type, object_type)) out.push_back(static_cast<int>(i));
+      }
+      return out;
+    };
+
+    // Candidate (object, goal receptacle) combinations for this task type in this room.
+    std::vector<std::pair<std::string, std::string>> combos;
+    for (const auto& info : Objects()) {
+      std::string o = info.type;
+      if (!IsPickupable(o)) continue;
+      if (task_type == "pick_clean_then_place_in_recep" && !IsCleanable(o)) continue;
+      if (task_type == "pick_heat_then_place_in_recep" && !IsHeatable(o)) continue;
+      if (task_type == "pick_cool_then_place_in_recep" && !IsCoolable(o)) continue;
+      if (task_type == "look_at_obj_in_light") {
+        if (!present("desk") && !present("sidetable") && !present("dresser")) continue;
+        if (receptacles_for(o, "").empty()) continue;
+        if (IsUnseenCombination(o, "desklamp") != unseen) continue;
+        combos.emplace_back(o, "");
+        continue;
+      }
+      for (const auto& [rtype, n] : counts) {
+        if (n == 0 || !CanContain(rtype, o)) continue;
+        // A state task never asks to leave the object in the appliance that changes it.
+        if (rtype == "microwave" || rtype == "fridge" || rtype == "sinkbasin" ||
+            rtype == "bathtubbasin") {
+          if (task_type != "pick_and_place_simple" && task_type != "pick_two_obj_and_place") continue;
+        }
+        if (receptacles_for(o, rtype).empty()) continue;  // must start somewhere else
+        if (IsUnseenCombination(o, rtype) != unseen) continue;
+        combos.emplace_back(o, rtype);
+      }
+    }
+    if (combos.empty()) continue;
+    auto [obj, recep] = combos[rng.Uniform(combos.size())];
+    w.task.obj = obj;
+    w.task.recep = recep;
+    if (task_type == "look_at_obj_in_light") w.task.toggle = "desklamp";
+
+    std::map<std::string, int> numbering;
+    auto place = [&](const std::string& type, int receptacle) {
+      Object o;
+      o.type = type;
+      o.number = ++numbering[type];
+      o.receptacle = receptacle;
+      w.objects.push_back(o);
+      w.receptacles[static_cast<size_t>(receptacle)].objects.push_back(
+          static_cast<int>(w.objects.size()) - 1);
+    };
+    int targets = task_type == "pick_two_obj_and_place" ? 2 + static_cast<int>(rng.Uniform(2))
+                                                        : 1 + static_cast<int>(rng.Uniform(2));
+    auto spots = receptacles_for(obj, recep);
+    for (int k = 0; k < targets; ++k) place(obj, spots[rng.Uniform(spots.size())]);
+    if (!w.task.toggle.empty()) {
+      auto lamp_spots = receptacles_for("desklamp", "");
+      place("desklamp", lamp_spots[rng.Uniform(lamp_spots.size())]);
+    }
+    // Distractors: other object types that fit somewhere in this room.
+    std::vector<std::string> fits;
+    for (const auto& info : Objects()) {
+      std::string o = info.type;
+      if (o == obj || !IsPickupable(o)) continue;
+      if (!receptacles_for(o, "").empty()) fits.push_back(o);
+    }
+    int distractors = static_cast<int>(rng.UniformInt(4, 12));
+    for (int k = 0; k < distractors && !fits.empty(); ++k) {
+      std::string o = fits[rng.Uniform(fits.size())];
+      auto where = receptacles_for(o, "");
+      place(o, where[rng.Uniform(where.size())]);
+    }
+    const auto& templates = GoalTemplates().at(task_type);
+    std::string goal = templates[rng.Uniform(templates.size())];
+    goal = Fill(goal, "{obj}", obj);
+    goal = Fill(goal, "{recep}", recep);
+    goal = Fill(goal, "{toggle}", w.task.toggle);
+    w.task.goal_text = goal;
+    return w;
+  }
+}
+
+std::string World::ExamineReceptacleText(const Receptacle& r) const {
+  std::vector<std::string> names;
+  for (int i : r.objects) names.push_back(objects[static_cast<size_t>(i)].Name());
+  if (r.openable) {
+    if (!r.open) return "The " + r.Name() + " is closed.";
+    return "The " + r.Name() + " is open. In it, you see " + ListText(names) + ".";
+  }
+  return "On the " + r.Name() + ", you see " + ListText(names) + ".";
+}
+
+std::string World::LookText() const {
+  if (location >= 0) {
+    return "You are facing the " + receptacles[static_cast<size_t>(location)].Name() +
+           ". Next to it, you see nothing.";
+  }
+  // Receptacle types alphabetically, numbers descending, as ALFWorld lists them.
+  std::vector<const Receptacle*> sorted;
+  for (const auto& r : receptacles) sorted.push_back(&r);
+  std::sort(sorted.begin(), sorted.end(), [](const Receptacle* a, const Receptacle* b) {
+    return a->type != b->type ? a->type < b->type : a->number > b->number;
+  });
+  std::vector<std::string> names;
+  for (const auto* r : sorted) names.push_back(r->Name());
+  return "You are in the middle of a room. Looking quickly around you, you see " +
+         ListText(names) + ".";
+}
+
+std::string World::PutCommand(int object, int receptacle, bool new_grammar) const {
+  const std::string o = objects[static_cast<size_t>(object)].Name();
+  const std::string r = receptacles[static_cast<size_t>(receptacle)].Name();
+  return new_grammar ? "move " + o + " to " + r : "put " + o + " in/on " + r;
+}
+
+std::map<std::string, World::Action> World::Actions(bool new_grammar) const {
+  std::map<std::string, Action> a;
+  for (size_t i = 0; i < receptacles.size(); ++i) {
+    if (static_cast<int>(i) != location) {
+      a["go to " + receptacles[i].Name()] = {Action::kGoto, -1, static_cast<int>(i)};
+    }
+  }
+  a["inventory"] = {Action::kInventory};
+  a["look"] = {Action::kLook};
+  if (new_grammar) a["help"] = {Action::kHelp};
+  if (held >= 0) {
+    a["examine " + objects[static_cast<size_t>(held)].Name()] = {Action::kExamineObject, held};
+  }
+  if (location < 0) return a;
+  const Receptacle& r = receptacles[static_cast<size_t>(location)];
+  const std::string rn = r.Name();
+  if (r.openable) {
+    if (r.open) {
+      a["close " + rn] = {Action::kClose, -1, location};
+    } else {
+      a["open " + rn] = {Action::kOpen, -1, location};
+    }
+  }
+  a["examine " + rn] = {Action::kExamineRecep, -1, location};
+  if (r.Accessible()) {
+    for (int oi : r.objects) {
+      const Object& o = objects[static_cast<size_t>(oi)];
+      if (held < 0 && IsPickupable(o.type)) {
+        a["take " + o.Name() + " from " + rn] = {Action::kTake, oi, location};
+      }
+      a["examine " + o.Name()] = {Action::kExamineObject, oi};
+      if (IsToggleable(o.type)) a["use " + o.Name()] = {Action::kUse, oi};
+    }
+  }
+  if (held >= 0) {
+    const Object& h = objects[static_cast<size_t>(held)];
+    if (r.Accessible() && CanContain(r.type, h.type)) {
+      a[PutCommand(held, location, new_grammar)] = {Action::kPut, held, location};
+    }
+    if (r.type == "microwave" && IsHeatable(h.type)) {
+      a["heat " + h.Name() + " with " + rn] = {Action::kHeat, held, location};
+    }
+    if (r.type == "sinkbasin" && IsCleanable(h.type)) {
+      a["clean " + h.Name() + " with " + rn] = {Action::kClean, held, location};
+    }
+    if (r.type == "fridge" && IsCoolable(h.type)) {
+      a["cool " + h.Name() + " with " + rn] = {Action::kCool, held, location};
+    }
+  }
+  return a;
+}
+
+std::vector<std::string> World::Admissible(bool new_grammar) const {
+  std::vector<std::string> out;
+  for (const auto& [command, action] : Actions(new_grammar)) out.push_back(command);
+  return out;  // std::map keeps them sorted and unique
+}
+
+std::optional<std::string> World::Execute(const std::string& command, bool new_grammar) {
+  auto actions = Actions(new_grammar);
+  auto it = actions.find(std::string(Trim(command)));
+  if (it == actions.end()) return std::nullopt;
+  const Action act = it->second;
+  auto obj = [&](int i) -> Object& { return objects[static_cast<size_t>(i)]; };
+  auto rec = [&](int i) -> Receptacle& { return receptacles[static_cast<size_t>(i)]; };
+  switch (act.kind) {
+    case Action::kGoto: {
+      location = act.receptacle;
+      const Receptacle& r = rec(location);
+      std::string arrive = new_grammar ? "You arrive at " + r.Name() + "."
+                                       : "You arrive at loc " + std::to_string(r.loc) + ".";
+      return arrive + " " + ExamineReceptacleText(r);
+    }
+    case Action::kOpen:
+      rec(act.receptacle).open = true;
+      return "You open the " + rec(act.receptacle).Name() + ". " +
+             ExamineReceptacleText(rec(act.receptacle));
+    case Action::kClose:
+      rec(act.receptacle).open = false;
+      return "You close the " + rec(act.receptacle).Name() + ".";
+    case Action::kTake: {
+      auto& list = rec(act.receptacle).objects;
+      list.erase(std::find(list.begin(), list.end(), act.object));
+      obj(act.object).receptacle = -1;
+      held = act.object;
+      return "You pick up the " + obj(act.object).Name() + " from the " +
+             rec(act.receptacle).Name() + ".";
+    }
+    case Action::kPut:
+      rec(act.receptacle).objects.push_back(act.object);
+      obj(act.object).receptacle = act.receptacle;
+      held = -1;
+      return new_grammar ? "You move the " + obj(act.object).Name() + " to the " +
+                               rec(act.receptacle).Name() + "."
+                         : "You put the " + obj(act.object).Name() + " in/on the " +
+                               rec(act.receptacle).Name() + ".";
+    case Action::kUse: {
+      Object& o = obj(act.object);
+      o.on = !o.on;
+      return std::string(o.on ? "You turn on the " : "You turn off the ") + o.Name() + ".";
+    }
+    case Action::kHeat:
+      obj(act.object).hot = true;
+      obj(act.object).cool = false;
+      return "You heat the " + obj(act.object).Name() + " using the " + rec(act.receptacle).Name() + ".";
+    case Action::kClean:
+      obj(act.object).clean = true;
+      return "You clean the " + obj(act.object).Name() + " using the " + rec(act.receptacle).Name() + ".";
+    case Action::kCool:
+      obj(act.object).cool = true;
+      obj(act.object).hot = false;
+      return "You cool the " + obj(act.object).Name() + " using the " + rec(act.receptacle).Name() + ".";
+    case Action::kExamineRecep:
+      return ExamineReceptacleText(rec(act.receptacle));
+    case Action::kExamineObject: {
+      const Object& o = obj(act.object);
+      if (o.hot) return "This is a hot " + o.Name() + ".";
+      if (o.cool) return "This is a cold " + o.Name() + ".";
+      if (o.clean) return "This is a clean " + o.Name() + ".";
+      if (IsToggleable(o.type) && o.on) return "This " + o.Name() + " is on.";
+      return "There's nothing special about " + o.Name() + ".";
+    }
+    case Action::kInventory:
+      if (held < 0) return std::string("You are not carrying anything.");
+      return "You are carrying: a " + obj(held).Name() + ".";
+    case Action::kLook:
+      return LookText();
+    case Action::kHelp:
+      return std::string(kHelpText);
+  }
+  return std::nullopt;
+}
+
+bool World::Satisfied(const Object& o) const {
+  if (task.type == "pick_clean_then_place_in_recep") return o.clean;
+  if (task.type == "pick_heat_then_place_in_recep") return o.hot;
+  if (task.type == "pick_cool_then_place_in_recep") return o.cool;
+  return true;
+}
+
+bool World::Won() const {
+  if (task.type == "look_at_obj_in_light") {
+    if (held < 0 || objects[static_cast<size_t>(held)].type != task.obj || location < 0) return false;
+    for (int oi : receptacles[static_cast<size_t>(location)].objects) {
+      const Object& o = objects[static_cast<size_t>(oi)];
+      if (o.type == task.toggle && o.on) return true;
+    }
+    return false;
+  }
+  for (const auto& r : receptacles) {
+    if (r.type != task.recep) continue;
+    int good = 0;
+    for (int oi : r.objects) {
+      const Object& o = objects[static_cast<size_t>(oi)];
+      if (o.type == task.obj && Satisfied(o)) ++good;
+    }
+    if (good >= (task.type == "pick_two_obj_and_place" ? 2 : 1)) return true;
+  }
+  return false;
+}
+
+// ---- scripted expert: plans over the true state, valid from any reachable state ----
+
+std::optional<std::string> World::Approach(int receptacle) const {
+  const Receptacle& r = receptacles[static_cast<size_t>(receptacle)];
+  if (location != receptacle) return "go to " + r.Name();
+  if (!r.Accessible()) return "open " + r.Name();
+  return std::nullopt;
+}
+
+int World::GoalReceptacle() const {
+  int best = -1, best_count = -1;
+  for (size_t i = 0; i < receptacles.size(); ++i) {
+    if (receptacles[i].type != task.recep) continue;
+    int count = 0;
+    for (int oi : receptacles[i].objects) {
+      if (objects[static_cast<size_t>(oi)].type == task.obj) ++count;
+    }
+    if (count > best_count) {
+      best = static_cast<int>(i);
+      best_count = count;
+    }
+  }
+  return best;
+}
+
+std::string World::Dispose(int object, int goal, bool new_grammar) const {
+  // Put a useless object down: here if it fits, else at the first receptacle that takes it.
+  const Object& h = objects[static_cast<size_t>(object)];
+  if (location >= 0 && location != goal &&
+      CanContain(receptacles[static_cast<size_t>(location)].type, h.type)) {
+    if (auto step = Approach(location)) return *step;
+    return PutCommand(object, location, new_grammar);
+  }
+  // Prefer anywhere but the goal receptacle; the goal will do when nothing else takes it.
+  for (int pass = 0; pass < 2; ++pass) {
+    for (size_t i = 0; i < receptacles.size(); ++i) {
+      if ((pass == 0 && static_cast<int>(i) == goal) || !CanContain(receptacles[i].type, h.type)) {
+        continue;
+      }
+      if (auto step = Approach(static_cast<int>(i))) return *step;
+      return PutCommand(object, static_cast<int>(i), new_grammar);
+    }
+  }
+  TURNWISE_CHECK_MSG(false, "household expert: nowhere to put " + h.Name());
+  return "";
+}
+
+std::string World::ExpertAction(bool new_grammar) const {
+  if (task.type == "look_at_obj_in_light") {
+    if (held >= 0 && objects[static_cast<size_t>(held)].type != task.obj) {
+      return Dispose(held, -1, new_grammar);
+    }
+    if (held >= 0) {
+      for (size_t i = 0; i < objects.size(); ++i) {
+        const Object& lamp = objects[i];
+        if (lamp.type != task.toggle) continue;
+        if (auto step = Approach(lamp.receptacle)) return *step;
+        return "use " + lamp.Name();  // off here (on would already have won)
+      }
+    }
+    for (const auto& o : objects) {
+      if (o.type != task.obj || o.receptacle < 0) continue;
+      if (auto step = Approach(o.receptacle)) return *step;
+      return "take " + o.Name() + " from " + receptacles[static_cast<size_t>(o.receptacle)].Name();
+    }
+    TURNWISE_CHECK_MSG(false, "household expert: no " + task.obj + " in " + task.id);
+  }
+  const int goal = GoalReceptacle();
+  if (held >= 0) {
+    const Object& h = objects[static_cast<size_t>(held)];
+    if (h.type != task.obj) return Dispose(held, goal, new_grammar);
+    if (!Satisfied(h)) {
+      const char* appliance = task.type == "pick_heat_then_place_in_recep"   ? "microwave"
+                              : task.type == "pick_cool_then_place_in_recep" ? "fridge"
+                                                                             : "sinkbasin";
+      const char* verb = task.type == "pick_heat_then_place_in_recep"   ? "heat "
+                         : task.type == "pick_cool_then_place_in_recep" ? "cool "
+                                                                        : "clean ";
+      for (size_t i = 0; i < receptacles.size(); ++i) {
+        if (receptacles[i].type != appliance) continue;
+        if (location != static_cast<int>(i)) return "go to " + receptacles[i].Name();
+        return verb + h.Name() + " with " + receptacles[i].Name();
+      }
+      TURNWISE_CHECK_MSG(false, "household expert: no " + std::string(appliance));
+    }
+    if (auto step = Approach(goal)) return *step;
+    return PutCommand(held, goal, new_grammar);
+  }
+  // Hands empty: fetch a target that is not already where (and as) the goal wants it.
+  for (const auto& o : objects) {
+    if (o.type != task.obj || o.receptacle < 0) continue;
+    bool placed = task.type == "pick_two_obj_and_place"
+                      ? o.receptacle == goal
+                      : receptacles[static_cast<size_t>(o.receptacle)].type == task.recep &&
+                            Satisfied(o);
+    if (placed) continue;
+    if (auto step = Approach(o.receptacle)) return *step;
+    return "take " + o.Name() + " from " + receptacles[static_cast<size_t>(o.receptacle)].Name();
+  }
+  TURNWISE_CHECK_MSG(false, "household expert: nothing left to fetch in " + task.id);
+  return "";
+}
+
+}  // namespace turnwise::household
