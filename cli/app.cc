@@ -23,6 +23,8 @@ int Run(int argc, char** argv) {
   version->callback([] { std::cout << "turnwise " << TURNWISE_VERSION << "\n"; });
   AddRunsCommand(app);
   AddBenchCommand(app);
+  AddEnvsCommand(app);
+  AddEvalCommand(app);
   AddWebCommand(app);
 #ifdef TURNWISE_WITH_TORCH
   AddTokenizerCommand(app);

@@ -11,6 +11,8 @@ namespace turnwise::cli {
 void AddRunsCommand(CLI::App& app);
 void AddBenchCommand(CLI::App& app);
 void AddWebCommand(CLI::App& app);
+void AddEnvsCommand(CLI::App& app);
+void AddEvalCommand(CLI::App& app);
 #ifdef TURNWISE_WITH_TORCH
 void AddTokenizerCommand(CLI::App& app);
 #endif

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "envs/household/household_env.h"
 #include "storage/store.h"
 #include "tests/storage/store_test_util.h"
 
@@ -111,6 +112,60 @@ TEST(Cli, ErrorsAreOneReadableLineAndNonZero) {
   EXPECT_EQ(bad_import.exit_code, 1);
   EXPECT_EQ(bad_import.err,
             "turnwise: import line 1: the first line must be the run (type \"run\")\n");
+}
+
+TEST(Cli, EnvsListDescribeAndPlay) {
+  TempDir dir;
+  Result list = RunTurnwise("envs list", dir);
+  ASSERT_EQ(list.exit_code, 0) << list.err;
+  EXPECT_NE(list.out.find("household"), std::string::npos);
+  EXPECT_NE(list.out.find("train 3553, valid_seen 140, valid_unseen 134"), std::string::npos);
+  Result describe = RunTurnwise("envs describe household", dir);
+  ASSERT_EQ(describe.exit_code, 0);
+  EXPECT_EQ(Json::parse(describe.out)["splits"]["valid_unseen"], 134);
+  // Play by typing: the expert's moves fed through stdin win the episode.
+  std::string script = dir.File("moves.txt");
+  {
+    HouseholdEnv env(Json::object());
+    StepResult s = env.Reset({.task_id = "valid_seen/3"});
+    std::ofstream moves(script);
+    while (!s.done()) {
+      std::string a = *env.ExpertAction();
+      moves << a << "\n";
+      s = env.Step(a);
+    }
+  }
+  Result play = RunTurnwise("envs play household --task valid_seen/3 < " + script, dir);
+  ASSERT_EQ(play.exit_code, 0) << play.err;
+  EXPECT_NE(play.out.find(": won, return 10.00"), std::string::npos) << play.out;
+  Result unknown = RunTurnwise("envs describe housework", dir);
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_EQ(unknown.err,
+            "turnwise: unknown environment 'housework' (did you mean 'household'?); known: "
+            "household\n");
+}
+
+TEST(Cli, EvalStoresEveryEpisodeAndPrintsSuccess) {
+  TempDir dir;
+  std::string db = dir.File("eval.db");
+  Result r = RunTurnwise("eval --policy expert --policy random --split valid_unseen --db " + db, dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("expert  valid_unseen  134       100.0%"), std::string::npos) << r.out;
+  auto store = TrajectoryStore::OpenReadOnly(db);
+  auto runs = store->ListRuns();
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].method, "eval:expert");
+  auto counts = store->CountEpisodesAndTurns(runs[0].id);
+  EXPECT_EQ(counts.first, 134);
+  EXPECT_GT(counts.second, 134 * 3);
+  EXPECT_EQ(store->QueryEpisodes({.run_id = runs[0].id, .success = true}).total, 134);
+  EXPECT_DOUBLE_EQ(store->MetricSeries(runs[0].id, "success/valid_unseen")[0].value, 1.0);
+  Result bad = RunTurnwise("eval --set grammar=0.3 --db " + db, dir);
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("config: env.config.grammar: unknown key (did you mean "
+                         "'grammar_version'?)"),
+            std::string::npos)
+      << bad.err;
 }
 
 }  // namespace
