@@ -2,6 +2,7 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "envs/env_bench.h"
 #include "storage/store_bench.h"
 
 namespace turnwise::cli {
@@ -23,6 +24,16 @@ void AddBenchCommand(CLI::App& app) {
   s->add_option("--repeats", store->repeats, "Repeats (median reported)")->capture_default_str();
   s->add_option("--dir", store->dir, "Scratch directory (default: a temp dir)");
   s->callback([store] { RunStoreBench(*store, std::cout); });
+
+  auto envs = std::make_shared<EnvBenchOptions>();
+  CLI::App* e = bench->add_subcommand(
+      "envs", "Environment steps/s: one env on one thread vs an EnvPool");
+  e->add_option("--env", envs->env, "Environment")->capture_default_str();
+  e->add_option("--steps", envs->steps, "Steps per variant")->capture_default_str();
+  e->add_option("--pool-envs", envs->pool_envs, "Envs in the pool")->capture_default_str();
+  e->add_option("--pool-threads", envs->pool_threads, "Pool worker threads")->capture_default_str();
+  e->add_option("--repeats", envs->repeats, "Repeats (median reported)")->capture_default_str();
+  e->callback([envs] { RunEnvBench(*envs, std::cout); });
 }
 
 }  // namespace turnwise::cli
