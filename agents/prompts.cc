@@ -1,0 +1,142 @@
+#include "agents/prompts.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include "core/text.h"
+
+namespace turnwise {
+namespace {
+
+const char kFormatInstruction[] =
+    "Decide on your next action. First reason about the situation step by step, and put all of "
+    "that reasoning inside <think> </think> tags.\n"
+    "Then write exactly one of the admissible actions inside <action> </action> tags.";
+
+std::string Role(const std::string& env) {
+  if (env == "household") return "You are an expert agent acting in a text-based household environment.";
+  return "You are an expert agent acting in the '" + env + "' environment.";
+}
+
+// True when the UTF-8 text holds a CJK unified ideograph (U+4E00..U+9FFF): 3-byte sequences
+// E4 B8 80 .. E9 BF BF.
+bool HasCjk(const std::string& s) {
+  for (size_t i = 0; i + 2 < s.size(); ++i) {
+    unsigned char a = static_cast<unsigned char>(s[i]);
+    if (a < 0xE4 || a > 0xE9) continue;
+    unsigned char b = static_cast<unsigned char>(s[i + 1]);
+    if ((b & 0xC0) != 0x80) continue;
+    uint32_t cp = ((a & 0x0Fu) << 12) | ((b & 0x3Fu) << 6) |
+                  (static_cast<unsigned char>(s[i + 2]) & 0x3Fu);
+    if (cp >= 0x4E00 && cp <= 0x9FFF) return true;
+  }
+  return false;
+}
+
+std::string CollapseSpaces(const std::string& s) {
+  std::string out;
+  bool space = false;
+  for (char c : Trim(s)) {
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      space = true;
+    } else {
+      if (space && !out.empty()) out += ' ';
+      space = false;
+      out += c;
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string ExtractTask(const std::string& first_observation) {
+  const std::string marker = "Your task is to: ";
+  size_t pos = first_observation.find(marker);
+  if (pos == std::string::npos) return "";
+  std::string task(Trim(first_observation.substr(pos + marker.size())));
+  if (!task.empty() && task.back() == '.') task.pop_back();
+  return task;
+}
+
+std::string RenderHistory(const std::vector<HistoryEntry>& entries, int first_step) {
+  std::string out;
+  for (size_t i = 0; i < entries.size(); ++i) {
+    int n = first_step + static_cast<int>(i);
+    if (i > 0) out += "\n";
+    out += "[Observation " + std::to_string(n) + ": '" + entries[i].observation + "', Action " +
+           std::to_string(n) + ": '" + entries[i].action + "']";
+  }
+  return out;
+}
+
+std::string RenderAdmissible(const std::vector<std::string>& actions, bool hide_help) {
+  std::vector<std::string> quoted;
+  for (const auto& a : actions) {
+    if (hide_help && a == "help") continue;
+    quoted.push_back("'" + a + "'");
+  }
+  return Join(quoted, "\n ");
+}
+
+std::string RenderStepPrompt(const std::string& env, const std::string& task,
+                             const std::vector<HistoryEntry>& history,
+                             const std::string& observation,
+                             const std::vector<std::string>& admissible,
+                             const PromptOptions& options) {
+  const std::string actions = RenderAdmissible(admissible, options.hide_help);
+  if (history.empty() || options.history_length == 0) {
+    return Role(env) + "\nYour current observation is: " + observation +
+           "\nThe admissible actions in this situation are: [" + actions + "].\n\n" +
+           kFormatInstruction;
+  }
+  size_t k = options.history_length < 0
+                 ? history.size()
+                 : std::min(history.size(), static_cast<size_t>(options.history_length));
+  std::vector<HistoryEntry> recent(history.end() - static_cast<long>(k), history.end());
+  int first = static_cast<int>(history.size() - k) + 1;
+  std::string out = Role(env);
+  if (!task.empty()) out += " Your task is to: " + task + ".";
+  out += "\nYou have taken " + std::to_string(history.size()) + " step(s) so far. Your last " +
+         std::to_string(k) + " observation(s) and the action(s) you took:\n" +
+         RenderHistory(recent, first) + "\nYou are now at step " +
+         std::to_string(history.size() + 1) + " and your current observation is: " + observation +
+         "\nThe admissible actions in this situation are: [" + actions + "].\n\n" +
+         kFormatInstruction;
+  return out;
+}
+
+ProjectedAction ProjectAction(const std::string& response,
+                              const std::vector<std::string>& admissible) {
+  std::string lower = response;
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  ProjectedAction p;
+  size_t open = lower.find("<action>");
+  size_t close = open == std::string::npos ? std::string::npos : lower.find("</action>", open);
+  bool has_action = open != std::string::npos && close != std::string::npos;
+  if (has_action) {
+    p.action = std::string(Trim(lower.substr(open + 8, close - open - 8)));
+  } else {
+    p.action = lower.size() > 30 ? lower.substr(lower.size() - 30) : lower;
+  }
+  bool has_think = lower.find("<think>") != std::string::npos &&
+                   lower.find("</think>") != std::string::npos;
+  p.format_valid = has_action && has_think && !HasCjk(response);
+  if (admissible.empty()) {
+    p.admissible = true;
+  } else {
+    std::string wanted = CollapseSpaces(p.action);
+    p.admissible = false;
+    for (const auto& a : admissible) {
+      if (CollapseSpaces(a) == wanted) {
+        p.action = a;
+        p.admissible = true;
+        break;
+      }
+    }
+  }
+  return p;
+}
+
+}  // namespace turnwise

@@ -1,0 +1,65 @@
+// Prompts and memory for multi-turn agents, in the per-step layout of verl-agent: every turn is
+// one training row whose prompt is rebuilt from the task, the last k (observation, action)
+// pairs, the current observation and the admissible actions, plus a format instruction asking
+// for <think>…</think><action>…</action>. The wording is Turnwise's own; the structure and
+// fields follow verl-agent's ALFWorld templates (see research/environments.md §1.6).
+//
+// Pure text functions: no model, no tokenizer, thread-safe.
+#ifndef TURNWISE_AGENTS_PROMPTS_H_
+#define TURNWISE_AGENTS_PROMPTS_H_
+
+#include <string>
+#include <vector>
+
+namespace turnwise {
+
+struct HistoryEntry {
+  std::string observation;  // what the agent saw before acting
+  std::string action;       // the (projected) action it took
+};
+
+struct PromptOptions {
+  // Turns of history shown: k > 0 the last k; 0 none (the first-turn template is used every
+  // turn); -1 the full history.
+  int history_length = 2;
+  // Drop the "help" command from the admissible list, as verl-agent does.
+  bool hide_help = true;
+};
+
+// The task text of an ALFWorld-style first observation (after "Your task is to: ", without
+// the final period); empty when there is none.
+std::string ExtractTask(const std::string& first_observation);
+
+// "[Observation 3: '...', Action 3: '...']" per entry, one per line, numbered from `first_step`
+// (1-based) — verl-agent's SimpleMemory rendering.
+std::string RenderHistory(const std::vector<HistoryEntry>& entries, int first_step);
+
+// Admissible actions as "'a',\n 'b'" (verl-agent's rendering), without "help" when asked.
+std::string RenderAdmissible(const std::vector<std::string>& actions, bool hide_help);
+
+// The user message for one step. `env` selects the template ("household" has its own; any other
+// env gets the generic one). `history` holds every previous step of the episode (oldest first);
+// `observation` is the current one; `task` may be empty.
+std::string RenderStepPrompt(const std::string& env, const std::string& task,
+                             const std::vector<HistoryEntry>& history,
+                             const std::string& observation,
+                             const std::vector<std::string>& admissible,
+                             const PromptOptions& options);
+
+struct ProjectedAction {
+  std::string action;   // what is sent to the environment
+  bool format_valid;    // <think>…</think> and <action>…</action> present, no CJK characters
+  bool admissible;      // `action` is one of the admissible actions (when a list was given)
+};
+
+// verl-agent's projection: lower-case the response, take the text between the first <action>
+// and the first </action> (trimmed); format_valid needs both action tags, both think tags and
+// no CJK ideographs (U+4E00–U+9FFF). Without action tags the action is the response's last 30
+// characters (the env will answer "Nothing happens."). `admissible` is checked after collapsing
+// whitespace; an empty list means the env does not know its actions (admissible = true).
+ProjectedAction ProjectAction(const std::string& response,
+                              const std::vector<std::string>& admissible);
+
+}  // namespace turnwise
+
+#endif  // TURNWISE_AGENTS_PROMPTS_H_

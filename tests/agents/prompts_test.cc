@@ -1,0 +1,74 @@
+#include "agents/prompts.h"
+
+#include <gtest/gtest.h>
+
+namespace turnwise {
+namespace {
+
+TEST(Prompts, ExtractTaskFromTheFirstObservation) {
+  EXPECT_EQ(ExtractTask("-= Welcome =-\n\nYou are in the middle of a room.\n\nYour task is to: put "
+                        "a hot cup in shelf."),
+            "put a hot cup in shelf");
+  EXPECT_EQ(ExtractTask("no task here"), "");
+}
+
+TEST(Prompts, HistoryAndAdmissibleRenderLikeVerlAgent) {
+  EXPECT_EQ(RenderHistory({{"obs a", "go to desk 1"}, {"obs b", "look"}}, 3),
+            "[Observation 3: 'obs a', Action 3: 'go to desk 1']\n"
+            "[Observation 4: 'obs b', Action 4: 'look']");
+  EXPECT_EQ(RenderAdmissible({"go to desk 1", "help", "look"}, true), "'go to desk 1'\n 'look'");
+  EXPECT_EQ(RenderAdmissible({"help"}, false), "'help'");
+}
+
+TEST(Prompts, FirstStepUsesTheTemplateWithoutHistory) {
+  std::string p = RenderStepPrompt("household", "put a mug in desk", {}, "You see a desk 1.",
+                                   {"go to desk 1", "help"}, {});
+  EXPECT_EQ(p,
+            "You are an expert agent acting in a text-based household environment.\n"
+            "Your current observation is: You see a desk 1.\n"
+            "The admissible actions in this situation are: ['go to desk 1'].\n\n"
+            "Decide on your next action. First reason about the situation step by step, and put "
+            "all of that reasoning inside <think> </think> tags.\n"
+            "Then write exactly one of the admissible actions inside <action> </action> tags.");
+}
+
+TEST(Prompts, LaterStepsShowTheLastKTurns) {
+  std::vector<HistoryEntry> h = {{"o1", "a1"}, {"o2", "a2"}, {"o3", "a3"}};
+  std::string p = RenderStepPrompt("household", "put a mug in desk", h, "o4", {"look"},
+                                   {.history_length = 2});
+  EXPECT_NE(p.find("Your task is to: put a mug in desk."), std::string::npos);
+  EXPECT_NE(p.find("You have taken 3 step(s) so far. Your last 2 observation(s)"), std::string::npos);
+  EXPECT_NE(p.find("[Observation 2: 'o2', Action 2: 'a2']\n[Observation 3: 'o3', Action 3: 'a3']"),
+            std::string::npos);
+  EXPECT_EQ(p.find("'o1'"), std::string::npos);
+  EXPECT_NE(p.find("You are now at step 4 and your current observation is: o4"), std::string::npos);
+  std::string full = RenderStepPrompt("household", "", h, "o4", {"look"}, {.history_length = -1});
+  EXPECT_NE(full.find("[Observation 1: 'o1', Action 1: 'a1']"), std::string::npos);
+  std::string none = RenderStepPrompt("household", "", h, "o4", {"look"}, {.history_length = 0});
+  EXPECT_EQ(none.find("Observation 1"), std::string::npos);
+}
+
+TEST(Prompts, ProjectionFollowsVerlAgentRules) {
+  std::vector<std::string> admissible = {"go to desk 1", "look"};
+  auto p = ProjectAction("<think>go</think><action> Go to  Desk 1 </action>", admissible);
+  EXPECT_EQ(p.action, "go to desk 1");
+  EXPECT_TRUE(p.format_valid);
+  EXPECT_TRUE(p.admissible);
+  auto no_think = ProjectAction("<action>look</action>", admissible);
+  EXPECT_FALSE(no_think.format_valid);
+  EXPECT_TRUE(no_think.admissible);
+  auto cjk = ProjectAction("<think>\xe6\x80\x9d</think><action>look</action>", admissible);
+  EXPECT_FALSE(cjk.format_valid);
+  auto no_tags = ProjectAction("I would like to go somewhere near the big desk 1 now", admissible);
+  EXPECT_EQ(no_tags.action, "ewhere near the big desk 1 now");
+  EXPECT_EQ(no_tags.action.size(), 30u);
+  EXPECT_FALSE(no_tags.format_valid);
+  EXPECT_FALSE(no_tags.admissible);
+  auto unknown = ProjectAction("<think>x</think><action>dance</action>", admissible);
+  EXPECT_TRUE(unknown.format_valid);
+  EXPECT_FALSE(unknown.admissible);
+  EXPECT_TRUE(ProjectAction("<think>x</think><action>anything</action>", {}).admissible);
+}
+
+}  // namespace
+}  // namespace turnwise
