@@ -1,0 +1,114 @@
+// Batched sampling from a TransformerLM with a KV cache, and scoring of given responses.
+//
+// Token log-probs and entropies — one definition everywhere. For the token y sampled at a step
+// with raw logits z (the model's float32 output, before temperature, top-k or top-p):
+//   logprob = log_softmax(z)[y]                 (temperature 1.0, full vocabulary)
+//   entropy = -sum_v softmax(z)_v * log_softmax(z)_v
+// This is what PPO-style losses need for the behaviour policy ("old log-probs") and what
+// Score() recomputes with gradients, so Generate at any temperature and Score give the same
+// numbers for the same tokens (up to float rounding of the different batch shapes, ~1e-6).
+// With temperature != 1, top-k or top-p, the distribution actually sampled from differs from
+// the one these numbers describe; trainers that need the true behaviour probabilities (rare;
+// verl recomputes old log-probs with the training policy anyway) must sample at temperature 1
+// without truncation.
+//
+// Padding layout: prompts are LEFT-padded in the batch (generation), so every row's next token
+// sits in the last column; Score additionally right-pads responses. Position ids follow the
+// attention mask, so results do not depend on how much padding a row got.
+//
+// Threads: these functions use the calling thread's LibTorch state (intra-op threads, grad
+// mode); Generate enables InferenceMode itself. Not re-entrant on one model while training.
+#ifndef TURNWISE_AGENTS_GENERATION_H_
+#define TURNWISE_AGENTS_GENERATION_H_
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/rng.h"
+
+namespace turnwise {
+
+class TransformerLMImpl;
+
+struct SamplingParams {
+  double temperature = 1.0;  // 0 = greedy (argmax of the raw logits, first index on ties)
+  double top_p = 1.0;        // nucleus mass in (0, 1]; 1 = off
+  int64_t top_k = 0;         // keep the k largest logits (ties at the k-th value kept); 0 = off
+  int64_t max_new_tokens = 128;  // >= 1; a row that reaches it finishes with kLength
+  // A row finishes right after sampling one of these; the stop token is kept in its output
+  // (with its log-prob), as the learner trains on it.
+  std::vector<int32_t> stop_token_ids;
+  // A row finishes once the detokenized response contains one of these; the tokens up to and
+  // including the one that completed the string are kept (the text may extend past the stop
+  // string inside that last token). Requires a Detokenizer.
+  std::vector<std::string> stop_strings;
+  uint64_t seed = 0;          // same seed + prompts + params + model => same tokens
+  bool use_kv_cache = true;   // false: recompute the whole sequence every step (reference path)
+  int32_t pad_token_id = 0;   // fills left padding; never attended to, any valid id works
+};
+
+enum class FinishReason { kStopToken, kStopString, kLength };
+
+// Output for one prompt. All three vectors have the same length (number of generated tokens).
+struct GeneratedSequence {
+  std::vector<int32_t> tokens;
+  std::vector<float> logprobs;   // raw-logit log-prob of each sampled token (see above)
+  std::vector<float> entropies;  // raw-logit entropy (nats) of the distribution at each step
+  FinishReason finish_reason = FinishReason::kLength;
+};
+
+// Turns response token ids into text, for stop strings, e.g.
+//   [&tok](const std::vector<int32_t>& ids) { return tok.DecodeBytes(ids); }
+// (DecodeBytes rather than Decode: a suffix may start inside a UTF-8 sequence).
+// Called with a suffix of a row's response (enough tokens to hold the longest stop string, each
+// token being at least one byte) after every step of every row that is still running.
+using Detokenizer = std::function<std::string(const std::vector<int32_t>&)>;
+
+// Samples continuations of `prompts` (each non-empty, ids in [0, vocab)). Rows finish
+// independently; the batch shrinks as rows finish. Randomness: one turnwise::Rng seeded with
+// params.seed draws one uniform per running row per step, in row order, on the CPU — results
+// are reproducible and identical between the cached and the uncached path.
+// Throws InvalidArgument for empty prompts, out-of-range ids, invalid params, or stop strings
+// without a detokenizer; capacity: prompt length + max_new_tokens positions.
+std::vector<GeneratedSequence> Generate(TransformerLMImpl& model,
+                                        const std::vector<std::vector<int32_t>>& prompts,
+                                        const SamplingParams& params,
+                                        const Detokenizer& detokenize = nullptr);
+
+// Per-token results of Score, all [B, R] with R the longest response.
+struct TokenScores {
+  at::Tensor logprobs;   // float32; differentiable when grad mode is on; 0 at padding
+  at::Tensor entropies;  // float32; differentiable; 0 at padding
+  at::Tensor mask;       // float32 1 = response token, 0 = padding
+};
+
+// Teacher-forced log-probs and entropies of `responses` given `prompts` (same definition as
+// Generate's; batched, one forward pass). prompts[i] must be non-empty; responses may be empty.
+// Gradients flow to the model parameters unless the caller disabled grad mode.
+TokenScores Score(TransformerLMImpl& model, const std::vector<std::vector<int32_t>>& prompts,
+                  const std::vector<std::vector<int32_t>>& responses);
+
+// log_softmax(logits)[target] and the entropy, over the last dimension.
+//   logits float [..., V], targets int64 [...]  ->  (logprobs [...], entropies [...]) float32.
+std::pair<at::Tensor, at::Tensor> TokenLogprobsAndEntropies(const at::Tensor& logits,
+                                                            const at::Tensor& targets);
+
+// Sampling primitives, exposed for tests and for other samplers.
+//
+// Applies temperature (> 0), then top-k, then top-p to float logits [B, V]: returns
+// logits / temperature with every excluded entry set to -inf. Top-p keeps, in order of
+// decreasing probability, each token whose preceding cumulative mass is < top_p (so the
+// smallest prefix reaching top_p, and always the most likely token).
+at::Tensor FilterLogits(const at::Tensor& logits, double temperature, int64_t top_k, double top_p);
+
+// Draws one token per row of filtered logits [B, V] (as FilterLogits returns) by inverse CDF
+// on the CPU with one rng.UniformDouble() per row. Returns int64 [B] on the CPU.
+at::Tensor SampleFromFilteredLogits(const at::Tensor& filtered_logits, Rng& rng);
+
+}  // namespace turnwise
+
+#endif  // TURNWISE_AGENTS_GENERATION_H_
