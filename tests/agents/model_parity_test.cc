@@ -115,9 +115,13 @@ void CheckParity(const ModelConfig& config, const std::string& name) {
   fs::remove_all(dir);
 }
 
-TEST(ModelParity, LlamaGqaTiedMatchesReference) { CheckParity(LlamaGqaConfig(), "llama_gqa_tied"); }
+TEST(ModelParity, LlamaGqaTiedMatchesReference) {
+  ASSERT_NO_FATAL_FAILURE(CheckParity(LlamaGqaConfig(), "llama_gqa_tied"));
+}
 
-TEST(ModelParity, Qwen2BiasUntiedMatchesReference) { CheckParity(Qwen2Config(), "qwen2_bias_untied"); }
+TEST(ModelParity, Qwen2BiasUntiedMatchesReference) {
+  ASSERT_NO_FATAL_FAILURE(CheckParity(Qwen2Config(), "qwen2_bias_untied"));
+}
 
 }  // namespace
 }  // namespace turnwise
