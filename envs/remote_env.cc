@@ -1,0 +1,146 @@
+#include "envs/remote_env.h"
+
+#include <httplib.h>
+
+#include <thread>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "envs/agentgym_env.h"
+
+namespace turnwise {
+namespace {
+
+const ConfigSchema& Schema() {
+  static const ConfigSchema schema = [] {
+    ConfigSchema s;
+    s.Add("url", FieldType::kString, Json(), "env server base URL, http://host:port");
+    s.Add("protocol", FieldType::kString, "turnwise", "turnwise or agentgym");
+    s.Add("config", FieldType::kOpen, Json::object(), "env config sent when a session is created");
+    s.Add({.path = "timeout_s", .type = FieldType::kNumber, .default_value = 30.0,
+           .help = "per-request timeout", .min = 0.001});
+    s.Add({.path = "retries", .type = FieldType::kInt, .default_value = 3,
+           .help = "retries of transport failures", .min = 0, .max = 100});
+    s.Add({.path = "backoff_s", .type = FieldType::kNumber, .default_value = 0.1,
+           .help = "first retry delay, doubled each time", .min = 0.0});
+    s.Add("token", FieldType::kString, "", "bearer token, when the server wants one");
+    return s;
+  }();
+  return schema;
+}
+
+class TurnwiseRemoteEnv : public Env {
+ public:
+  explicit TurnwiseRemoteEnv(const Json& c)
+      : url_(c["url"].get<std::string>()),
+        env_config_(c["config"]),
+        retries_(c["retries"].get<int>()),
+        backoff_(c["backoff_s"].get<double>()),
+        token_(c["token"].get<std::string>()) {
+    if (url_.rfind("http://", 0) != 0) {
+      throw ConfigError("env.remote.url", "must start with http://, got '" + url_ + "'");
+    }
+    client_ = std::make_unique<httplib::Client>(url_);
+    auto usec = static_cast<time_t>(c["timeout_s"].get<double>() * 1e6);
+    client_->set_connection_timeout(usec / 1000000, usec % 1000000);
+    client_->set_read_timeout(usec / 1000000, usec % 1000000);
+    client_->set_write_timeout(usec / 1000000, usec % 1000000);
+    client_->set_keep_alive(true);
+    if (!token_.empty()) client_->set_bearer_token_auth(token_);
+  }
+
+  ~TurnwiseRemoteEnv() override {
+    if (!session_.empty()) client_->Delete("/v1/sessions/" + session_);
+  }
+
+  StepResult Reset(const ResetOptions& o) override {
+    if (session_.empty()) {
+      Json r = Call("POST", "/v1/sessions", {{"config", env_config_}});
+      session_ = r.at("session_id").get<std::string>();
+    }
+    StepResult s = StepResult::FromJson(Call("POST", "/v1/sessions/" + session_ + "/reset",
+                                             {{"seed", o.seed}, {"task_id", o.task_id}, {"split", o.split}}));
+    task_id_ = s.info.value("task_id", o.task_id);
+    task_type_ = s.info.value("task_type", "");
+    return s;
+  }
+
+  StepResult Step(const std::string& action) override {
+    if (session_.empty()) throw FailedPrecondition("remote env: Step() before Reset()");
+    return StepResult::FromJson(Call("POST", "/v1/sessions/" + session_ + "/step", {{"action", action}}));
+  }
+
+  EnvSpec Spec() const override {
+    if (!spec_) spec_ = EnvSpec::FromJson(const_cast<TurnwiseRemoteEnv*>(this)->Call("GET", "/v1/spec", Json()));
+    return *spec_;
+  }
+
+  std::string TaskId() const override { return task_id_; }
+  std::string TaskType() const override { return task_type_; }
+
+ private:
+  Json Call(const std::string& method, const std::string& path, const Json& body) {
+    double delay = backoff_;
+    std::string reason;
+    for (int attempt = 1;; ++attempt) {
+      httplib::Result res = method == "GET"
+                                ? client_->Get(path)
+                                : client_->Post(path, DumpJson(body), "application/json");
+      if (res && res->status < 500) {
+        Json j = Json::parse(res->body, nullptr, false);
+        if (j.is_discarded()) {
+          throw FailedPrecondition("env server " + url_ + path + ": answer is not JSON (HTTP " +
+                                   std::to_string(res->status) + ")");
+        }
+        if (res->status < 300) return j;
+        std::string msg = "env server " + url_ + ": " + j["error"].value("message", res->body);
+        if (res->status == 400 || res->status == 413) throw InvalidArgument(msg);
+        if (res->status == 404) throw NotFound(msg);
+        throw FailedPrecondition(msg);
+      }
+      if (res && res->status == 500) {
+        Json j = Json::parse(res->body, nullptr, false);
+        session_.clear();  // the server closed it
+        throw FailedPrecondition("env server " + url_ + ": the environment failed: " +
+                                 (j.is_object() && j.contains("error") ? j["error"].value("message", "") : res->body));
+      }
+      reason = res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error());
+      if (attempt > retries_) {
+        throw Unavailable("env server " + url_ + ": " + reason + " after " + std::to_string(attempt) +
+                          " attempts");
+      }
+      std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+      delay *= 2;
+    }
+  }
+
+  std::string url_;
+  Json env_config_;
+  int retries_;
+  double backoff_;
+  std::string token_;
+  std::unique_ptr<httplib::Client> client_;
+  std::string session_, task_id_, task_type_;
+  mutable std::optional<EnvSpec> spec_;
+};
+
+}  // namespace
+
+std::unique_ptr<Env> MakeRemoteEnv(const Json& remote) {
+  if (!remote.is_object()) throw ConfigError("env.remote", "expected an object");
+  std::string protocol = remote.value("protocol", "turnwise");
+  if (protocol == "agentgym") return MakeAgentGymEnv(remote);
+  if (protocol != "turnwise") {
+    throw NotFound(UnknownNameMessage("env protocol", protocol, {"turnwise", "agentgym"}));
+  }
+  Json c;
+  try {
+    c = Schema().Validate(remote);
+  } catch (const ConfigError& e) {
+    throw e.Under("env.remote");
+  }
+  if (c["url"].is_null()) throw ConfigError("env.remote.url", "is required");
+  return std::make_unique<TurnwiseRemoteEnv>(c);
+}
+
+}  // namespace turnwise
