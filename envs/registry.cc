@@ -4,6 +4,7 @@
 #include <mutex>
 
 #include "core/error.h"
+#include "envs/remote_env.h"
 
 namespace turnwise {
 namespace {
@@ -36,6 +37,8 @@ void EnvRegistry::Register(const std::string& name, EnvFactory factory) {
 
 std::unique_ptr<Env> EnvRegistry::Make(const std::string& name, const Json& config) {
   EnsureBuiltins();
+  // An env served elsewhere is named by its config, whatever its local name.
+  if (config.is_object() && config.contains("remote")) return MakeRemoteEnv(config["remote"]);
   EnvFactory factory;
   {
     Table& t = GetTable();

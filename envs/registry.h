@@ -10,7 +10,8 @@
 //   });
 //
 // Make() validates nothing itself: each factory validates its own config and throws
-// ConfigError naming the key. Thread-safe: registration and lookups may race.
+// ConfigError naming the key. A config {"remote": {...}} makes a RemoteEnv instead
+// (envs/remote_env.h), so an env served by any program is used by config alone. Thread-safe: registration and lookups may race.
 #ifndef TURNWISE_ENVS_REGISTRY_H_
 #define TURNWISE_ENVS_REGISTRY_H_
 

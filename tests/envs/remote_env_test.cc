@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "envs/env_pool.h"
+#include "envs/registry.h"
 
 namespace turnwise {
 namespace {
@@ -80,6 +81,8 @@ TEST(RemoteEnv, DrivesThePythonExampleServerToTheEnd) {
     EXPECT_LE(s.turn, 7);
     EXPECT_THROW(env->Step("guess 1"), FailedPrecondition);  // 409 from the server
   }
+  auto by_config = EnvRegistry::Make("guess", {{"remote", {{"url", server.url()}}}});
+  EXPECT_EQ(by_config->Spec().name, "guess");
   StepResult again = env->Reset({.seed = 3});
   StepResult bad = env->Step("guess banana");
   EXPECT_EQ(bad.observation.text, "Nothing happens.");
