@@ -6,7 +6,7 @@ It serves one small text environment, "guess": the agent must find a hidden numb
 show that any program speaking docs/protocol.md is a Turnwise environment:
 
     python3 server.py --port 8200 &
-    turnwise envs play --remote http://127.0.0.1:8200     # or use it in a run config:
+    turnwise envs play guess --set remote.url=http://127.0.0.1:8200   # or in a run config:
     {"env": {"name": "guess", "remote": {"url": "http://127.0.0.1:8200", "protocol": "turnwise"}}}
 
 Endpoints, error shapes and status codes follow docs/protocol.md exactly.
