@@ -12,7 +12,8 @@
 namespace turnwise {
 namespace {
 
-void ValidatePrompts(const std::vector<std::vector<int32_t>>& prompts, int64_t vocab, const char* what) {
+void ValidatePrompts(const std::vector<std::vector<int32_t>>& prompts, int64_t vocab,
+                     const char* what) {
   for (size_t i = 0; i < prompts.size(); ++i) {
     if (prompts[i].empty()) {
       throw InvalidArgument(std::string(what) + " " + std::to_string(i) + " is empty");
@@ -84,7 +85,8 @@ at::Tensor SampleFromFilteredLogits(const at::Tensor& filtered_logits, Rng& rng)
 
 std::vector<GeneratedSequence> Generate(TransformerLMImpl& model,
                                         const std::vector<std::vector<int32_t>>& prompts,
-                                        const SamplingParams& params, const Detokenizer& detokenize) {
+                                        const SamplingParams& params,
+                                        const Detokenizer& detokenize) {
   const ModelConfig& config = model.config();
   ValidatePrompts(prompts, config.vocab_size, "prompt");
   if (params.max_new_tokens < 1) throw InvalidArgument("max_new_tokens must be >= 1");
@@ -106,7 +108,8 @@ std::vector<GeneratedSequence> Generate(TransformerLMImpl& model,
   // Left-padded prompts.
   int64_t prompt_len = 0;
   for (const auto& p : prompts) prompt_len = std::max<int64_t>(prompt_len, p.size());
-  std::vector<int64_t> id_data(batch * prompt_len, params.pad_token_id), mask_data(batch * prompt_len, 0);
+  std::vector<int64_t> id_data(batch * prompt_len, params.pad_token_id),
+      mask_data(batch * prompt_len, 0);
   for (int64_t r = 0; r < batch; ++r) {
     const auto& p = prompts[r];
     const int64_t off = r * prompt_len + prompt_len - static_cast<int64_t>(p.size());
@@ -126,7 +129,8 @@ std::vector<GeneratedSequence> Generate(TransformerLMImpl& model,
   for (int64_t r = 0; r < batch; ++r) rows[r] = r;
   Rng rng(params.seed);
   std::unique_ptr<KVCache> cache;
-  if (params.use_kv_cache) cache = std::make_unique<KVCache>(model.NewCache(batch, prompt_len + params.max_new_tokens));
+  if (params.use_kv_cache)
+    cache = std::make_unique<KVCache>(model.NewCache(batch, prompt_len + params.max_new_tokens));
   at::Tensor next_pos = mask.sum(1, /*keepdim=*/true);  // [B, 1] position of the next token
   at::Tensor seq = ids;  // the uncached path re-feeds the whole sequence
 
@@ -166,7 +170,8 @@ std::vector<GeneratedSequence> Generate(TransformerLMImpl& model,
         done = true;
       } else if (max_stop_bytes > 0) {
         const size_t window = std::min(out.tokens.size(), max_stop_bytes + 4);
-        std::vector<int32_t> tail(out.tokens.end() - static_cast<std::ptrdiff_t>(window), out.tokens.end());
+        std::vector<int32_t> tail(out.tokens.end() - static_cast<std::ptrdiff_t>(window),
+                                  out.tokens.end());
         const std::string text = detokenize(tail);
         for (const auto& s : params.stop_strings) {
           if (!s.empty() && text.find(s) != std::string::npos) {
@@ -197,7 +202,8 @@ std::vector<GeneratedSequence> Generate(TransformerLMImpl& model,
     }
     mask = at::cat({mask, at::ones_like(next_pos)}, 1);
     if (cache) {
-      logits = model.Logits(model.ForwardHidden(new_tokens, mask_arg(), next_pos, cache.get()).select(1, -1));
+      logits = model.Logits(
+          model.ForwardHidden(new_tokens, mask_arg(), next_pos, cache.get()).select(1, -1));
     } else {
       seq = at::cat({seq, new_tokens}, 1);
       logits = model.Logits(model.ForwardHidden(seq, mask_arg()).select(1, -1));
@@ -218,8 +224,9 @@ TokenScores Score(TransformerLMImpl& model, const std::vector<std::vector<int32_
   for (size_t i = 0; i < responses.size(); ++i) {
     for (int32_t id : responses[i]) {
       if (id < 0 || id >= config.vocab_size) {
-        throw InvalidArgument("response " + std::to_string(i) + " has token id " + std::to_string(id) +
-                              " outside [0, " + std::to_string(config.vocab_size) + ")");
+        throw InvalidArgument("response " + std::to_string(i) + " has token id " +
+                              std::to_string(id) + " outside [0, " +
+                              std::to_string(config.vocab_size) + ")");
       }
     }
   }
@@ -260,7 +267,8 @@ TokenScores Score(TransformerLMImpl& model, const std::vector<std::vector<int32_
   at::Tensor ids_t = at::tensor(ids, lopt).view({batch, plen + rlen}).to(dev);
   at::Tensor mask_t = at::tensor(mask, lopt).view({batch, plen + rlen}).to(dev);
   at::Tensor target_t = at::tensor(targets, lopt).view({batch, rlen}).to(dev);
-  at::Tensor rmask_t = at::tensor(rmask, at::TensorOptions().dtype(at::kFloat)).view({batch, rlen}).to(dev);
+  at::Tensor rmask_t =
+      at::tensor(rmask, at::TensorOptions().dtype(at::kFloat)).view({batch, rlen}).to(dev);
   // Hidden state at position plen-1+i predicts response token i; lm_head runs only there.
   at::Tensor hidden = model.ForwardHidden(ids_t, mask_t).narrow(1, plen - 1, rlen);
   auto [lp, ent] = TokenLogprobsAndEntropies(model.Logits(hidden), target_t);

@@ -35,9 +35,9 @@ namespace turnwise {
 class TransformerLMImpl;
 
 struct SamplingParams {
-  double temperature = 1.0;  // 0 = greedy (argmax of the raw logits, first index on ties)
-  double top_p = 1.0;        // nucleus mass in (0, 1]; 1 = off
-  int64_t top_k = 0;         // keep the k largest logits (ties at the k-th value kept); 0 = off
+  double temperature = 1.0;      // 0 = greedy (argmax of the raw logits, first index on ties)
+  double top_p = 1.0;            // nucleus mass in (0, 1]; 1 = off
+  int64_t top_k = 0;             // keep the k largest logits (ties at the k-th value kept); 0 = off
   int64_t max_new_tokens = 128;  // >= 1; a row that reaches it finishes with kLength
   // A row finishes right after sampling one of these; the stop token is kept in its output
   // (with its log-prob), as the learner trains on it.
@@ -46,9 +46,9 @@ struct SamplingParams {
   // including the one that completed the string are kept (the text may extend past the stop
   // string inside that last token). Requires a Detokenizer.
   std::vector<std::string> stop_strings;
-  uint64_t seed = 0;          // same seed + prompts + params + model => same tokens
-  bool use_kv_cache = true;   // false: recompute the whole sequence every step (reference path)
-  int32_t pad_token_id = 0;   // fills left padding; never attended to, any valid id works
+  uint64_t seed = 0;         // same seed + prompts + params + model => same tokens
+  bool use_kv_cache = true;  // false: recompute the whole sequence every step (reference path)
+  int32_t pad_token_id = 0;  // fills left padding; never attended to, any valid id works
 };
 
 enum class FinishReason { kStopToken, kStopString, kLength };

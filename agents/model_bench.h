@@ -10,8 +10,9 @@
 //  (c) the achieved FLOP/s of that step (6 x matmul params x tokens + the attention term) as a
 //      fraction of the FLOP/s of a large float32 matrix multiply timed in the same run.
 //
-// Timings are medians over `repeats` runs after one warm-up (the matmul peak: the best run). The process's intra-op thread
-// count is set to `threads` (and restored). Output is human-readable lines on `out`.
+// Timings are medians over `repeats` runs after one warm-up (the matmul peak: the best run). The
+// process's intra-op thread count is set to `threads` (and restored). Output is human-readable
+// lines on `out`.
 #ifndef TURNWISE_AGENTS_MODEL_BENCH_H_
 #define TURNWISE_AGENTS_MODEL_BENCH_H_
 

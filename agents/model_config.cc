@@ -69,8 +69,8 @@ RopeScaling ParseRopeScaling(const Json& j) {
       scaling.original_max_position_embeddings =
           OptionalInt(rs, "original_max_position_embeddings", 8192);
     } else {
-      throw ConfigError("type", UnknownNameMessage("rope scaling type", type,
-                                                   {"default", "linear", "llama3"}));
+      throw ConfigError(
+          "type", UnknownNameMessage("rope scaling type", type, {"default", "linear", "llama3"}));
     }
   } catch (const ConfigError& e) {
     throw e.Under("rope_scaling");
@@ -97,14 +97,16 @@ int64_t ModelConfig::NumParameters() const {
   int64_t n = NumMatmulParameters();
   if (!tie_word_embeddings) n += vocab_size * hidden_size;  // separate embedding table
   n += num_hidden_layers * 2 * hidden_size + hidden_size;   // norms
-  if (QkvBias()) n += num_hidden_layers * (num_attention_heads + 2 * num_key_value_heads) * head_dim;
+  if (QkvBias())
+    n += num_hidden_layers * (num_attention_heads + 2 * num_key_value_heads) * head_dim;
   if (OutputBias()) n += num_hidden_layers * hidden_size;
   return n;
 }
 
 void ModelConfig::Validate() const {
   if (model_type != "llama" && model_type != "qwen2") {
-    throw ConfigError("model_type", UnknownNameMessage("model_type", model_type, {"llama", "qwen2"}));
+    throw ConfigError("model_type",
+                      UnknownNameMessage("model_type", model_type, {"llama", "qwen2"}));
   }
   if (hidden_act != "silu") {
     throw ConfigError("hidden_act", UnknownNameMessage("hidden_act", hidden_act, {"silu"}));
@@ -121,16 +123,17 @@ void ModelConfig::Validate() const {
   positive(head_dim, "head_dim");
   positive(max_position_embeddings, "max_position_embeddings");
   if (num_attention_heads % num_key_value_heads != 0) {
-    throw ConfigError("num_key_value_heads",
-                      "must divide num_attention_heads (" + std::to_string(num_attention_heads) +
-                          "), got " + std::to_string(num_key_value_heads));
+    throw ConfigError("num_key_value_heads", "must divide num_attention_heads (" +
+                                                 std::to_string(num_attention_heads) + "), got " +
+                                                 std::to_string(num_key_value_heads));
   }
   if (head_dim % 2 != 0) throw ConfigError("head_dim", "must be even for rotary embeddings");
   if (rms_norm_eps <= 0) throw ConfigError("rms_norm_eps", "must be > 0");
   if (rope_theta <= 0) throw ConfigError("rope_theta", "must be > 0");
   for (int64_t id : eos_token_ids) {
     if (id < 0 || id >= vocab_size) {
-      throw ConfigError("eos_token_id", "token id " + std::to_string(id) + " outside [0, vocab_size)");
+      throw ConfigError("eos_token_id",
+                        "token id " + std::to_string(id) + " outside [0, vocab_size)");
     }
   }
 }
@@ -153,7 +156,8 @@ ModelConfig ModelConfig::FromJson(const Json& j) {
   c.head_dim = OptionalInt(j, "head_dim", 0);
   if (c.head_dim == 0 && c.num_attention_heads > 0) {
     if (c.hidden_size % c.num_attention_heads != 0) {
-      throw ConfigError("head_dim", "absent and hidden_size is not divisible by num_attention_heads");
+      throw ConfigError("head_dim",
+                        "absent and hidden_size is not divisible by num_attention_heads");
     }
     c.head_dim = c.hidden_size / c.num_attention_heads;
   }
@@ -200,7 +204,8 @@ ModelConfig ModelConfig::Load(const std::string& path) {
 
 Json ModelConfig::ToJson() const {
   Json j = Json::object();
-  j["architectures"] = Json::array({model_type == "llama" ? "LlamaForCausalLM" : "Qwen2ForCausalLM"});
+  j["architectures"] =
+      Json::array({model_type == "llama" ? "LlamaForCausalLM" : "Qwen2ForCausalLM"});
   j["model_type"] = model_type;
   j["vocab_size"] = vocab_size;
   j["hidden_size"] = hidden_size;

@@ -34,11 +34,11 @@ struct DtypeEntry {
 };
 
 constexpr DtypeEntry kDtypes[] = {
-    {"F64", c10::ScalarType::Double, 8},   {"F32", c10::ScalarType::Float, 4},
-    {"F16", c10::ScalarType::Half, 2},     {"BF16", c10::ScalarType::BFloat16, 2},
-    {"I64", c10::ScalarType::Long, 8},     {"I32", c10::ScalarType::Int, 4},
-    {"I16", c10::ScalarType::Short, 2},    {"I8", c10::ScalarType::Char, 1},
-    {"U8", c10::ScalarType::Byte, 1},      {"BOOL", c10::ScalarType::Bool, 1},
+    {"F64", c10::ScalarType::Double, 8}, {"F32", c10::ScalarType::Float, 4},
+    {"F16", c10::ScalarType::Half, 2},   {"BF16", c10::ScalarType::BFloat16, 2},
+    {"I64", c10::ScalarType::Long, 8},   {"I32", c10::ScalarType::Int, 4},
+    {"I16", c10::ScalarType::Short, 2},  {"I8", c10::ScalarType::Char, 1},
+    {"U8", c10::ScalarType::Byte, 1},    {"BOOL", c10::ScalarType::Bool, 1},
 };
 
 const DtypeEntry* FindDtype(const std::string& name) {
@@ -80,8 +80,9 @@ std::shared_ptr<const SafetensorsFile> SafetensorsFile::Open(const std::string& 
   const uint64_t file_size = static_cast<uint64_t>(st.st_size);
   if (file_size < 8) {
     ::close(fd);
-    throw InvalidArgument("safetensors file '" + path + "' is truncated: " +
-                          std::to_string(file_size) + " bytes, fewer than the 8-byte header length");
+    throw InvalidArgument("safetensors file '" + path +
+                          "' is truncated: " + std::to_string(file_size) +
+                          " bytes, fewer than the 8-byte header length");
   }
   void* map = ::mmap(nullptr, file_size, PROT_READ, MAP_PRIVATE, fd, 0);
   int map_err = errno;
@@ -296,7 +297,8 @@ void SaveSafetensors(const std::string& path,
       throw InvalidArgument("safetensors: duplicate tensor name '" + name + "'");
     }
     SafetensorsDtypeName(t.scalar_type());  // validates
-    entries.push_back({name, t.detach().to(at::kCPU).contiguous(), static_cast<size_t>(t.element_size())});
+    entries.push_back(
+        {name, t.detach().to(at::kCPU).contiguous(), static_cast<size_t>(t.element_size())});
   }
   std::sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
     if (a.elem_size != b.elem_size) return a.elem_size > b.elem_size;

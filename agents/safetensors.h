@@ -107,8 +107,9 @@ class SafetensorsCheckpoint {
 // `path` with `metadata` as "__metadata__". Names must be unique and non-empty. As the format
 // requires, the data section has no holes; tensors are ordered by element size (largest first)
 // then name, and the header is space-padded to a multiple of 8, so every tensor is aligned to
-// its element size and View() on the result is zero-copy. Writes to "<path>.tmp" and renames, so a crash never leaves a half-written file under
-// `path`. Throws InvalidArgument for duplicate names or unsupported dtypes, IoError on I/O.
+// its element size and View() on the result is zero-copy. Writes to "<path>.tmp" and renames, so a
+// crash never leaves a half-written file under `path`. Throws InvalidArgument for duplicate names
+// or unsupported dtypes, IoError on I/O.
 void SaveSafetensors(const std::string& path,
                      const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                      const std::map<std::string, std::string>& metadata = {{"format", "pt"}});

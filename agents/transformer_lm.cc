@@ -60,14 +60,17 @@ class AttentionImpl : public torch::nn::Module {
         head_dim_(c.head_dim),
         scale_(1.0 / std::sqrt(static_cast<double>(c.head_dim))) {
     const bool qkv_bias = c.QkvBias();
-    q_proj_ = register_module(
-        "q_proj", std::make_shared<LinearImpl>(c.hidden_size, num_heads_ * head_dim_, qkv_bias, opt));
+    q_proj_ = register_module("q_proj", std::make_shared<LinearImpl>(
+                                            c.hidden_size, num_heads_ * head_dim_, qkv_bias, opt));
     k_proj_ = register_module(
-        "k_proj", std::make_shared<LinearImpl>(c.hidden_size, num_kv_heads_ * head_dim_, qkv_bias, opt));
+        "k_proj",
+        std::make_shared<LinearImpl>(c.hidden_size, num_kv_heads_ * head_dim_, qkv_bias, opt));
     v_proj_ = register_module(
-        "v_proj", std::make_shared<LinearImpl>(c.hidden_size, num_kv_heads_ * head_dim_, qkv_bias, opt));
+        "v_proj",
+        std::make_shared<LinearImpl>(c.hidden_size, num_kv_heads_ * head_dim_, qkv_bias, opt));
     o_proj_ = register_module(
-        "o_proj", std::make_shared<LinearImpl>(num_heads_ * head_dim_, c.hidden_size, c.OutputBias(), opt));
+        "o_proj",
+        std::make_shared<LinearImpl>(num_heads_ * head_dim_, c.hidden_size, c.OutputBias(), opt));
   }
 
   // x [B, T, H]; cos/sin [B, 1, T, D]; mask: additive, in the model dtype, already grouped as
@@ -93,7 +96,9 @@ class AttentionImpl : public torch::nn::Module {
                            ? at::softmax(scores, -1)
                            : at::softmax(scores, -1, at::kFloat).to(scores.scalar_type());
     at::Tensor out = at::bmm(probs, v.reshape({b * num_kv_heads_, s, head_dim_}));
-    out = out.view({b, num_heads_, t, head_dim_}).transpose(1, 2).reshape({b, t, num_heads_ * head_dim_});
+    out = out.view({b, num_heads_, t, head_dim_})
+              .transpose(1, 2)
+              .reshape({b, t, num_heads_ * head_dim_});
     return o_proj_->Forward(out);
   }
 
@@ -106,9 +111,12 @@ class AttentionImpl : public torch::nn::Module {
 class MlpImpl : public torch::nn::Module {
  public:
   MlpImpl(const ModelConfig& c, const at::TensorOptions& opt) {
-    gate_proj_ = register_module("gate_proj", std::make_shared<LinearImpl>(c.hidden_size, c.intermediate_size, false, opt));
-    up_proj_ = register_module("up_proj", std::make_shared<LinearImpl>(c.hidden_size, c.intermediate_size, false, opt));
-    down_proj_ = register_module("down_proj", std::make_shared<LinearImpl>(c.intermediate_size, c.hidden_size, false, opt));
+    gate_proj_ = register_module(
+        "gate_proj", std::make_shared<LinearImpl>(c.hidden_size, c.intermediate_size, false, opt));
+    up_proj_ = register_module(
+        "up_proj", std::make_shared<LinearImpl>(c.hidden_size, c.intermediate_size, false, opt));
+    down_proj_ = register_module(
+        "down_proj", std::make_shared<LinearImpl>(c.intermediate_size, c.hidden_size, false, opt));
   }
   at::Tensor Forward(const at::Tensor& x) const {
     return down_proj_->Forward(at::silu(gate_proj_->Forward(x)) * up_proj_->Forward(x));
@@ -123,13 +131,16 @@ class DecoderLayerImpl : public torch::nn::Module {
   DecoderLayerImpl(const ModelConfig& c, const at::TensorOptions& opt) {
     self_attn_ = register_module("self_attn", std::make_shared<AttentionImpl>(c, opt));
     mlp_ = register_module("mlp", std::make_shared<MlpImpl>(c, opt));
-    input_layernorm_ = register_module("input_layernorm", std::make_shared<RmsNormImpl>(c.hidden_size, c.rms_norm_eps, opt));
-    post_attention_layernorm_ = register_module(
-        "post_attention_layernorm", std::make_shared<RmsNormImpl>(c.hidden_size, c.rms_norm_eps, opt));
+    input_layernorm_ = register_module(
+        "input_layernorm", std::make_shared<RmsNormImpl>(c.hidden_size, c.rms_norm_eps, opt));
+    post_attention_layernorm_ =
+        register_module("post_attention_layernorm",
+                        std::make_shared<RmsNormImpl>(c.hidden_size, c.rms_norm_eps, opt));
   }
   at::Tensor Forward(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin,
                      const at::Tensor& mask, KVCache* cache, int64_t layer) const {
-    at::Tensor h = x + self_attn_->Forward(input_layernorm_->Forward(x), cos, sin, mask, cache, layer);
+    at::Tensor h =
+        x + self_attn_->Forward(input_layernorm_->Forward(x), cos, sin, mask, cache, layer);
     return h + mlp_->Forward(post_attention_layernorm_->Forward(h));
   }
 
@@ -144,7 +155,8 @@ class LayerListImpl : public torch::nn::Module {
  public:
   LayerListImpl(const ModelConfig& c, const at::TensorOptions& opt) {
     for (int64_t i = 0; i < c.num_hidden_layers; ++i) {
-      layers_.push_back(register_module(std::to_string(i), std::make_shared<DecoderLayerImpl>(c, opt)));
+      layers_.push_back(
+          register_module(std::to_string(i), std::make_shared<DecoderLayerImpl>(c, opt)));
     }
   }
   const std::vector<std::shared_ptr<DecoderLayerImpl>>& layers() const { return layers_; }
@@ -167,9 +179,11 @@ class EmbeddingImpl : public torch::nn::Module {
 class DecoderImpl : public torch::nn::Module {
  public:
   DecoderImpl(const ModelConfig& c, const at::TensorOptions& opt) {
-    embed_tokens_ = register_module("embed_tokens", std::make_shared<EmbeddingImpl>(c.vocab_size, c.hidden_size, opt));
+    embed_tokens_ = register_module(
+        "embed_tokens", std::make_shared<EmbeddingImpl>(c.vocab_size, c.hidden_size, opt));
     layers_ = register_module("layers", std::make_shared<LayerListImpl>(c, opt));
-    norm_ = register_module("norm", std::make_shared<RmsNormImpl>(c.hidden_size, c.rms_norm_eps, opt));
+    norm_ =
+        register_module("norm", std::make_shared<RmsNormImpl>(c.hidden_size, c.rms_norm_eps, opt));
   }
   std::shared_ptr<EmbeddingImpl> embed_tokens_;
   std::shared_ptr<LayerListImpl> layers_;
@@ -190,18 +204,25 @@ std::string ShapeString(c10::IntArrayRef shape) {
 // masked row softmaxes to a uniform, finite distribution).
 double LowestValue(at::ScalarType t) {
   switch (t) {
-    case at::kBFloat16: return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
-    case at::kHalf: return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
-    default: return static_cast<double>(std::numeric_limits<float>::lowest());
+    case at::kBFloat16:
+      return static_cast<double>(std::numeric_limits<c10::BFloat16>::lowest());
+    case at::kHalf:
+      return static_cast<double>(std::numeric_limits<c10::Half>::lowest());
+    default:
+      return static_cast<double>(std::numeric_limits<float>::lowest());
   }
 }
 
 std::string DtypeConfigName(at::ScalarType t) {
   switch (t) {
-    case at::kFloat: return "float32";
-    case at::kBFloat16: return "bfloat16";
-    case at::kHalf: return "float16";
-    default: return c10::toString(t);
+    case at::kFloat:
+      return "float32";
+    case at::kBFloat16:
+      return "bfloat16";
+    case at::kHalf:
+      return "float16";
+    default:
+      return c10::toString(t);
   }
 }
 
@@ -221,7 +242,8 @@ at::Tensor RopeInvFreq(const ModelConfig& c) {
     const double high_wavelen = old_ctx / rs.high_freq_factor;
     at::Tensor wavelen = 2.0 * M_PI / inv_freq;
     at::Tensor scaled = at::where(wavelen > low_wavelen, inv_freq / rs.factor, inv_freq);
-    at::Tensor smooth = (old_ctx / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+    at::Tensor smooth =
+        (old_ctx / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
     at::Tensor blended = (1 - smooth) * scaled / rs.factor + smooth * scaled;
     at::Tensor medium = (wavelen >= high_wavelen).logical_and(wavelen <= low_wavelen);
     inv_freq = at::where(medium, blended, scaled);
@@ -261,7 +283,8 @@ KVCache::KVCache(const ModelConfig& config, int64_t batch, int64_t capacity, at:
   auto opt = at::TensorOptions().device(device).dtype(dtype);
   for (int64_t i = 0; i < config.num_hidden_layers; ++i) {
     keys_.push_back(at::empty({batch, config.num_key_value_heads, capacity, config.head_dim}, opt));
-    values_.push_back(at::empty({batch, config.num_key_value_heads, capacity, config.head_dim}, opt));
+    values_.push_back(
+        at::empty({batch, config.num_key_value_heads, capacity, config.head_dim}, opt));
   }
 }
 
@@ -293,24 +316,28 @@ std::pair<at::Tensor, at::Tensor> KVCache::Append(int64_t layer, const at::Tenso
 TransformerLMImpl::TransformerLMImpl(const ModelConfig& config, const TransformerLMOptions& options)
     : config_(config) {
   config_.Validate();
-  auto opt = at::TensorOptions().device(ParseDevice(options.device)).dtype(ParseDtype(options.dtype));
+  auto opt =
+      at::TensorOptions().device(ParseDevice(options.device)).dtype(ParseDtype(options.dtype));
   model_ = register_module("model", std::make_shared<internal::DecoderImpl>(config_, opt));
   if (!config_.tie_word_embeddings) {
-    lm_head_ = register_module(
-        "lm_head", std::make_shared<internal::LinearImpl>(config_.hidden_size, config_.vocab_size, false, opt));
+    lm_head_ = register_module("lm_head", std::make_shared<internal::LinearImpl>(
+                                              config_.hidden_size, config_.vocab_size, false, opt));
   }
   inv_freq_ = RopeInvFreq(config_);
   if (options.init_weights) InitWeights(options.seed);
 }
 
 at::Device TransformerLMImpl::device() const { return model_->embed_tokens_->weight().device(); }
-at::ScalarType TransformerLMImpl::dtype() const { return model_->embed_tokens_->weight().scalar_type(); }
+at::ScalarType TransformerLMImpl::dtype() const {
+  return model_->embed_tokens_->weight().scalar_type();
+}
 
 KVCache TransformerLMImpl::NewCache(int64_t batch, int64_t capacity) const {
   return KVCache(config_, batch, capacity, device(), dtype());
 }
 
-at::Tensor TransformerLMImpl::ForwardHidden(const at::Tensor& input_ids, const at::Tensor& attention_mask,
+at::Tensor TransformerLMImpl::ForwardHidden(const at::Tensor& input_ids,
+                                            const at::Tensor& attention_mask,
                                             const at::Tensor& position_ids, KVCache* cache) {
   if (input_ids.dim() != 2) {
     throw InvalidArgument("input_ids must be [batch, time], got " + ShapeString(input_ids.sizes()));
@@ -322,8 +349,9 @@ at::Tensor TransformerLMImpl::ForwardHidden(const at::Tensor& input_ids, const a
   at::Tensor mask_bool;
   if (attention_mask.defined()) {
     if (attention_mask.dim() != 2 || attention_mask.size(0) != b || attention_mask.size(1) != s) {
-      throw InvalidArgument("attention_mask must be [" + std::to_string(b) + ", " + std::to_string(s) +
-                            "] (batch, cached + new positions), got " + ShapeString(attention_mask.sizes()));
+      throw InvalidArgument("attention_mask must be [" + std::to_string(b) + ", " +
+                            std::to_string(s) + "] (batch, cached + new positions), got " +
+                            ShapeString(attention_mask.sizes()));
     }
     mask_bool = attention_mask.to(dev).ne(0);
   }
@@ -334,7 +362,9 @@ at::Tensor TransformerLMImpl::ForwardHidden(const at::Tensor& input_ids, const a
   } else if (mask_bool.defined()) {
     pos = (mask_bool.to(at::kLong).cumsum(-1) - 1).clamp_min(0).narrow(1, past, t);
   } else {
-    pos = at::arange(past, s, at::TensorOptions().device(dev).dtype(at::kLong)).unsqueeze(0).expand({b, t});
+    pos = at::arange(past, s, at::TensorOptions().device(dev).dtype(at::kLong))
+              .unsqueeze(0)
+              .expand({b, t});
   }
   // Rotary tables [B, 1, T, D]: float32 angles, cast to the activation dtype as HF does.
   at::Tensor freqs = pos.to(at::kFloat).unsqueeze(-1) * inv_freq_.to(dev);
@@ -348,8 +378,9 @@ at::Tensor TransformerLMImpl::ForwardHidden(const at::Tensor& input_ids, const a
   at::Tensor mask;
   if (t > 1 || mask_bool.defined()) {
     auto lopt = at::TensorOptions().device(dev).dtype(at::kLong);
-    at::Tensor allowed = at::arange(s, lopt).unsqueeze(0).le(at::arange(past, s, lopt).unsqueeze(1));
-    allowed = allowed.unsqueeze(0);  // [1, T, S]
+    at::Tensor allowed =
+        at::arange(s, lopt).unsqueeze(0).le(at::arange(past, s, lopt).unsqueeze(1));
+    allowed = allowed.unsqueeze(0);                                                  // [1, T, S]
     if (mask_bool.defined()) allowed = allowed.logical_and(mask_bool.unsqueeze(1));  // [B, T, S]
     const int64_t kv = config_.num_key_value_heads;
     const int64_t rep = config_.num_attention_heads / kv;
@@ -359,7 +390,10 @@ at::Tensor TransformerLMImpl::ForwardHidden(const at::Tensor& input_ids, const a
     if (rows == 1) {
       mask = additive.repeat({1, rep, 1});  // [1, rep * T, S]
     } else {
-      mask = additive.unsqueeze(1).unsqueeze(1).expand({rows, kv, rep, t, s}).reshape({rows * kv, rep * t, s});
+      mask = additive.unsqueeze(1)
+                 .unsqueeze(1)
+                 .expand({rows, kv, rep, t, s})
+                 .reshape({rows * kv, rep * t, s});
     }
   }
 
@@ -384,7 +418,8 @@ at::Tensor TransformerLMImpl::forward(const at::Tensor& input_ids, const at::Ten
 
 std::vector<std::pair<std::string, at::Tensor>> TransformerLMImpl::NamedWeights() const {
   std::vector<std::pair<std::string, at::Tensor>> out;
-  for (const auto& item : named_parameters(/*recurse=*/true)) out.emplace_back(item.key(), item.value());
+  for (const auto& item : named_parameters(/*recurse=*/true))
+    out.emplace_back(item.key(), item.value());
   return out;
 }
 
@@ -392,7 +427,8 @@ void TransformerLMImpl::InitWeights(uint64_t seed) {
   at::NoGradGuard no_grad;
   at::Generator gen = at::detail::createCPUGenerator(seed);
   for (auto& [name, param] : NamedWeights()) {
-    const bool is_norm = name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
+    const bool is_norm =
+        name.size() >= 11 && name.compare(name.size() - 11, 11, "norm.weight") == 0;
     const bool is_bias = name.size() >= 5 && name.compare(name.size() - 5, 5, ".bias") == 0;
     if (is_norm) {
       param.fill_(1.0);
@@ -420,7 +456,8 @@ void TransformerLMImpl::LoadWeights(const std::string& path) {
     const auto& info = ckpt.Info(name);
     if (param.sizes() != c10::IntArrayRef(info.shape)) {
       shape_errors.push_back("tensor '" + name + "' has shape " + ShapeString(info.shape) +
-                             " in the checkpoint but the model expects " + ShapeString(param.sizes()));
+                             " in the checkpoint but the model expects " +
+                             ShapeString(param.sizes()));
     }
   }
   std::vector<std::string> extra;
@@ -433,12 +470,14 @@ void TransformerLMImpl::LoadWeights(const std::string& path) {
   if (!missing.empty() || !extra.empty() || !shape_errors.empty()) {
     auto list = [](const std::vector<std::string>& names) {
       std::string s;
-      for (size_t i = 0; i < names.size() && i < 8; ++i) s += (i ? ", " : "") + ("'" + names[i] + "'");
+      for (size_t i = 0; i < names.size() && i < 8; ++i)
+        s += (i ? ", " : "") + ("'" + names[i] + "'");
       if (names.size() > 8) s += " and " + std::to_string(names.size() - 8) + " more";
       return s;
     };
     std::string msg = "checkpoint '" + ckpt.description() + "' does not match the model (" +
-                      config_.model_type + ", " + std::to_string(config_.num_hidden_layers) + " layers)";
+                      config_.model_type + ", " + std::to_string(config_.num_hidden_layers) +
+                      " layers)";
     if (!missing.empty()) msg += "; missing tensors: " + list(missing);
     if (!extra.empty()) msg += "; unexpected tensors: " + list(extra);
     for (const auto& e : shape_errors) msg += "; " + e;

@@ -37,7 +37,8 @@ TransformerLM MakeModel(const ModelConfig& config, uint64_t seed) {
 
 TEST(FilterLogits, TopPKeepsTheNucleus) {
   // probabilities 0.5, 0.3, 0.15, 0.05 in a shuffled order
-  at::Tensor logits = at::log(at::tensor(std::vector<float>{0.15f, 0.5f, 0.05f, 0.3f})).view({1, 4});
+  at::Tensor logits =
+      at::log(at::tensor(std::vector<float>{0.15f, 0.5f, 0.05f, 0.3f})).view({1, 4});
   auto kept = [&](double top_p) {
     at::Tensor f = FilterLogits(logits, 1.0, 0, top_p);
     std::vector<int> out;
@@ -63,7 +64,8 @@ TEST(FilterLogits, TopKKeepsTheKLargest) {
 }
 
 TEST(SampleFromFilteredLogits, FollowsTheDistributionAndNeverPicksExcluded) {
-  at::Tensor logits = at::log(at::tensor(std::vector<float>{0.15f, 0.5f, 0.05f, 0.3f})).view({1, 4});
+  at::Tensor logits =
+      at::log(at::tensor(std::vector<float>{0.15f, 0.5f, 0.05f, 0.3f})).view({1, 4});
   at::Tensor f = FilterLogits(logits, 1.0, 0, 0.85);  // renormalised 0.15/0.95, 0.5/0.95, 0.3/0.95
   Rng rng(42);
   std::vector<int> counts(4, 0);
@@ -94,7 +96,8 @@ TEST(Generate, KvCacheMatchesRecomputationGreedy) {
       }
     }
     // Rows do not depend on their batch mates: row 1 alone gives the same tokens.
-    auto alone = Generate(*model, {kPrompts[1]}, SamplingParams{.temperature = 0, .max_new_tokens = 24});
+    auto alone =
+        Generate(*model, {kPrompts[1]}, SamplingParams{.temperature = 0, .max_new_tokens = 24});
     EXPECT_EQ(alone[0].tokens, cached[1].tokens);
     // Equal-length prompts take the mask-free path; both paths still agree.
     const std::vector<std::vector<int32_t>> same_len = {{4, 5, 6, 7}, {9, 8, 7, 6}};
@@ -131,8 +134,9 @@ TEST(Generate, SamplingIsSeededAndCachePathAgrees) {
 TEST(Generate, TopKOneEqualsGreedy) {
   TransformerLM model = MakeModel(LlamaGqaConfig(), 23);
   auto greedy = Generate(*model, kPrompts, SamplingParams{.temperature = 0, .max_new_tokens = 12});
-  auto topk = Generate(*model, kPrompts,
-                       SamplingParams{.temperature = 1.3, .top_k = 1, .max_new_tokens = 12, .seed = 3});
+  auto topk =
+      Generate(*model, kPrompts,
+               SamplingParams{.temperature = 1.3, .top_k = 1, .max_new_tokens = 12, .seed = 3});
   for (size_t r = 0; r < kPrompts.size(); ++r) EXPECT_EQ(greedy[r].tokens, topk[r].tokens);
 }
 
@@ -175,7 +179,8 @@ TEST(Generate, StopStringsUseTheDetokenizer) {
   auto stopped = Generate(*model, kPrompts, p, detok);
   EXPECT_EQ(stopped[2].finish_reason, FinishReason::kStopString);
   EXPECT_LE(stopped[2].tokens.size(), 5u);
-  EXPECT_EQ(stopped[2].tokens, std::vector<int32_t>(row2.begin(), row2.begin() + stopped[2].tokens.size()));
+  EXPECT_EQ(stopped[2].tokens,
+            std::vector<int32_t>(row2.begin(), row2.begin() + stopped[2].tokens.size()));
 }
 
 TEST(Generate, MaxNewTokensIsRespected) {

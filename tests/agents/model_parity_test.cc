@@ -65,7 +65,8 @@ at::Tensor ReferenceLogits(const fs::path& model_dir, const Batch& batch, int64_
 at::Tensor ToTensor(const std::vector<std::vector<int64_t>>& rows) {
   std::vector<int64_t> flat;
   for (const auto& r : rows) flat.insert(flat.end(), r.begin(), r.end());
-  return at::tensor(flat).view({static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows[0].size())});
+  return at::tensor(flat).view(
+      {static_cast<int64_t>(rows.size()), static_cast<int64_t>(rows[0].size())});
 }
 
 void CheckParity(const ModelConfig& config, const std::string& name) {
@@ -108,7 +109,8 @@ void CheckParity(const ModelConfig& config, const std::string& name) {
     at::Tensor real = ToTensor(batch.mask).ne(0).unsqueeze(-1).expand_as(ours);
     const double diff = (ours - ref).abs().masked_select(real).max().item<double>();
     const double scale = ref.abs().masked_select(real).max().item<double>();
-    EXPECT_LE(diff, 1e-4) << name << ": max |logit diff| " << diff << " (max |logit| " << scale << ")";
+    EXPECT_LE(diff, 1e-4) << name << ": max |logit diff| " << diff << " (max |logit| " << scale
+                          << ")";
     EXPECT_GT(scale, 0.5) << "logits too small to make the comparison meaningful";
     ::testing::Test::RecordProperty(name + "_max_abs_diff", std::to_string(diff));
   }

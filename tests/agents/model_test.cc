@@ -70,11 +70,21 @@ TEST(ModelConfig, ParsesHfQwen2Config) {
 }
 
 TEST(ModelConfig, ParsesLlamaWithEosListAndLlama3Rope) {
-  Json j = {{"model_type", "llama"}, {"vocab_size", 1000}, {"hidden_size", 64},
-            {"intermediate_size", 128}, {"num_hidden_layers", 2}, {"num_attention_heads", 4},
-            {"num_key_value_heads", 1}, {"attention_bias", true}, {"eos_token_id", {1, 2}},
-            {"rope_scaling", {{"rope_type", "llama3"}, {"factor", 32.0}, {"low_freq_factor", 1.0},
-                              {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 8192}}}};
+  Json j = {{"model_type", "llama"},
+            {"vocab_size", 1000},
+            {"hidden_size", 64},
+            {"intermediate_size", 128},
+            {"num_hidden_layers", 2},
+            {"num_attention_heads", 4},
+            {"num_key_value_heads", 1},
+            {"attention_bias", true},
+            {"eos_token_id", {1, 2}},
+            {"rope_scaling",
+             {{"rope_type", "llama3"},
+              {"factor", 32.0},
+              {"low_freq_factor", 1.0},
+              {"high_freq_factor", 4.0},
+              {"original_max_position_embeddings", 8192}}}};
   ModelConfig c = ModelConfig::FromJson(j);
   EXPECT_TRUE(c.QkvBias());
   EXPECT_TRUE(c.OutputBias());
@@ -103,14 +113,16 @@ TEST(ModelConfig, RejectsUnsupportedValuesNamingTheKey) {
               AllOf(HasSubstr("hidden_size"), HasSubstr("missing")));
   j = ParseJson(kQwenJson);
   j["num_key_value_heads"] = 3;
-  EXPECT_THAT(ErrorOf<ConfigError>([&] { ModelConfig::FromJson(j); }), HasSubstr("num_key_value_heads"));
+  EXPECT_THAT(ErrorOf<ConfigError>([&] { ModelConfig::FromJson(j); }),
+              HasSubstr("num_key_value_heads"));
   j = ParseJson(kQwenJson);
   j["model_type"] = "mistral";
   EXPECT_THAT(ErrorOf<ConfigError>([&] { ModelConfig::FromJson(j); }),
               AllOf(HasSubstr("mistral"), HasSubstr("qwen2")));
   j = ParseJson(kQwenJson);
   j["use_sliding_window"] = true;
-  EXPECT_THAT(ErrorOf<ConfigError>([&] { ModelConfig::FromJson(j); }), HasSubstr("use_sliding_window"));
+  EXPECT_THAT(ErrorOf<ConfigError>([&] { ModelConfig::FromJson(j); }),
+              HasSubstr("use_sliding_window"));
 }
 
 TEST(ModelConfig, SaveAndLoadRoundTrip) {
@@ -128,8 +140,9 @@ TEST(ModelConfig, PresetsHaveTheAdvertisedSizes) {
   EXPECT_NEAR(ModelConfig::Preset("small", 8192).NumParameters() / 1e6, 6.5, 1.5);
   EXPECT_NEAR(ModelConfig::Preset("base20m", 8192).NumParameters() / 1e6, 22.0, 3.0);
   EXPECT_EQ(ModelConfig::Preset("small", 777).vocab_size, 777);
-  EXPECT_THAT(ErrorOf<NotFound>([] { ModelConfig::Preset("huge", 100); }),
-              AllOf(HasSubstr("huge"), HasSubstr("tiny"), HasSubstr("small"), HasSubstr("base20m")));
+  EXPECT_THAT(
+      ErrorOf<NotFound>([] { ModelConfig::Preset("huge", 100); }),
+      AllOf(HasSubstr("huge"), HasSubstr("tiny"), HasSubstr("small"), HasSubstr("base20m")));
 }
 
 TEST(TransformerLM, ParameterNamesAreHfNames) {
@@ -161,7 +174,8 @@ TEST(TransformerLM, CudaWithoutCudaIsAClearError) {
   EXPECT_THAT(ErrorOf<FailedPrecondition>([&] { TransformerLM m(LlamaGqaConfig(), opt); }),
               HasSubstr("no CUDA"));
   opt.device = "tpu";
-  EXPECT_THAT(ErrorOf<InvalidArgument>([&] { TransformerLM m(LlamaGqaConfig(), opt); }), HasSubstr("tpu"));
+  EXPECT_THAT(ErrorOf<InvalidArgument>([&] { TransformerLM m(LlamaGqaConfig(), opt); }),
+              HasSubstr("tpu"));
   opt.device = "cpu";
   opt.dtype = "float8";
   EXPECT_THAT(ErrorOf<InvalidArgument>([&] { TransformerLM m(LlamaGqaConfig(), opt); }),
@@ -261,7 +275,8 @@ TEST(Safetensors, BfloatAndHalfFilesLoadConverted) {
     auto expect = model->NamedWeights();
     auto got = loaded->NamedWeights();
     for (size_t i = 0; i < got.size(); ++i) {
-      EXPECT_TRUE(at::equal(got[i].second, expect[i].second.to(type).to(at::kFloat))) << got[i].first;
+      EXPECT_TRUE(at::equal(got[i].second, expect[i].second.to(type).to(at::kFloat)))
+          << got[i].first;
     }
     fs::remove_all(dir);
   }
@@ -273,7 +288,8 @@ TEST(Safetensors, ShardedCheckpointLoads) {
   fs::path dir = TempDir("sharded");
   model->config().Save((dir / "config.json").string());
   auto all = model->NamedWeights();
-  std::vector<std::pair<std::string, at::Tensor>> a(all.begin(), all.begin() + 5), b(all.begin() + 5, all.end());
+  std::vector<std::pair<std::string, at::Tensor>> a(all.begin(), all.begin() + 5),
+      b(all.begin() + 5, all.end());
   SaveSafetensors((dir / "model-00001-of-00002.safetensors").string(), a);
   SaveSafetensors((dir / "model-00002-of-00002.safetensors").string(), b);
   Json index = {{"metadata", {{"total_size", 0}}}, {"weight_map", Json::object()}};
@@ -331,7 +347,7 @@ TEST_F(SafetensorsErrors, MisShapedTensorNamesBothShapes) {
     if (n == "model.layers.1.mlp.gate_proj.weight") t = at::zeros({96, 40});
   }
   EXPECT_THAT(LoadError(Save(w)), AllOf(HasSubstr("model.layers.1.mlp.gate_proj.weight"),
-                                         HasSubstr("[96, 40]"), HasSubstr("[96, 48]")));
+                                        HasSubstr("[96, 40]"), HasSubstr("[96, 48]")));
 }
 
 TEST_F(SafetensorsErrors, TruncatedAndCorruptFiles) {

@@ -5,7 +5,6 @@
 
 #include <ATen/ATen.h>
 #include <ATen/CPUGeneratorImpl.h>
-
 #include <unistd.h>
 
 #include <filesystem>
