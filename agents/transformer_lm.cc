@@ -318,6 +318,10 @@ TransformerLMImpl::TransformerLMImpl(const ModelConfig& config, const Transforme
   config_.Validate();
   auto opt =
       at::TensorOptions().device(ParseDevice(options.device)).dtype(ParseDtype(options.dtype));
+  if (opt.device().is_cpu() && opt.dtype() == at::kHalf) {
+    // LibTorch 1.13 has no CPU float16 matmul ("addmm_impl_cpu_" not implemented for 'Half').
+    throw FailedPrecondition("dtype float16 is not supported on the CPU; use bfloat16 or float32");
+  }
   model_ = register_module("model", std::make_shared<internal::DecoderImpl>(config_, opt));
   if (!config_.tie_word_embeddings) {
     lm_head_ = register_module("lm_head", std::make_shared<internal::LinearImpl>(

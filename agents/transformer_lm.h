@@ -23,7 +23,8 @@
 // Outputs at padding positions are meaningless but finite.
 //
 // Devices and dtypes: options.device "cpu" or "cuda[:N]" (FailedPrecondition when this LibTorch
-// has no CUDA or no GPU is visible), options.dtype "float32" | "bfloat16" | "float16".
+// has no CUDA or no GPU is visible), options.dtype "float32" | "bfloat16" | "float16" (float16
+// only on CUDA: LibTorch 1.13 has no CPU half matmul; FailedPrecondition on the CPU).
 //
 // Thread safety: a module is not thread-safe for concurrent Forward calls that train; concurrent
 // inference calls with separate KVCaches are fine (parameters are only read). LibTorch's

@@ -177,6 +177,9 @@ TEST(TransformerLM, CudaWithoutCudaIsAClearError) {
   EXPECT_THAT(ErrorOf<InvalidArgument>([&] { TransformerLM m(LlamaGqaConfig(), opt); }),
               HasSubstr("tpu"));
   opt.device = "cpu";
+  opt.dtype = "float16";
+  EXPECT_THAT(ErrorOf<FailedPrecondition>([&] { TransformerLM m(LlamaGqaConfig(), opt); }),
+              HasSubstr("bfloat16"));
   opt.dtype = "float8";
   EXPECT_THAT(ErrorOf<InvalidArgument>([&] { TransformerLM m(LlamaGqaConfig(), opt); }),
               HasSubstr("bfloat16"));
@@ -228,6 +231,14 @@ TEST(TransformerLM, Bfloat16ForwardIsCloseToFloat32) {
   // Same argmax almost everywhere.
   const double agree = a.argmax(-1).eq(b.argmax(-1)).to(at::kFloat).mean().item<double>();
   EXPECT_GE(agree, 0.8);
+  // Left padding in bf16: the lowest-bf16 mask keeps every output finite, and the padded row
+  // stays close to float32.
+  at::Tensor padded = at::tensor(std::vector<int64_t>{0, 0, 1, 2, 3, 4, 5, 6, 7, 8}).view({1, 10});
+  at::Tensor mask = at::tensor(std::vector<int64_t>{0, 0, 1, 1, 1, 1, 1, 1, 1, 1}).view({1, 10});
+  at::Tensor pb = bf16->forward(padded, mask);
+  at::Tensor pa = f32->forward(padded, mask);
+  EXPECT_TRUE(at::isfinite(pb).all().item<bool>());
+  EXPECT_LT((pa - pb).narrow(1, 2, 8).abs().max().item<double>(), 0.08 * scale + 0.05);
 }
 
 bool AllExactlyEqual(TransformerLMImpl& a, TransformerLMImpl& b) {
