@@ -25,6 +25,7 @@ int Run(int argc, char** argv) {
   AddBenchCommand(app);
   AddEnvsCommand(app);
   AddEvalCommand(app);
+  AddEnvServerCommand(app);
   AddWebCommand(app);
 #ifdef TURNWISE_WITH_TORCH
   AddTokenizerCommand(app);

@@ -13,6 +13,7 @@ void AddBenchCommand(CLI::App& app);
 void AddWebCommand(CLI::App& app);
 void AddEnvsCommand(CLI::App& app);
 void AddEvalCommand(CLI::App& app);
+void AddEnvServerCommand(CLI::App& app);
 #ifdef TURNWISE_WITH_TORCH
 void AddTokenizerCommand(CLI::App& app);
 #endif

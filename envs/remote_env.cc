@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "envs/agentgym_env.h"
+#include "envs/openenv_env.h"
 
 namespace turnwise {
 namespace {
@@ -15,7 +16,7 @@ const ConfigSchema& Schema() {
   static const ConfigSchema schema = [] {
     ConfigSchema s;
     s.Add("url", FieldType::kString, Json(), "env server base URL, http://host:port");
-    s.Add("protocol", FieldType::kString, "turnwise", "turnwise or agentgym");
+    s.Add("protocol", FieldType::kString, "turnwise", "turnwise, agentgym or openenv");
     s.Add("config", FieldType::kOpen, Json::object(), "env config sent when a session is created");
     s.Add({.path = "timeout_s", .type = FieldType::kNumber, .default_value = 30.0,
            .help = "per-request timeout", .min = 0.001});
@@ -46,6 +47,7 @@ class TurnwiseRemoteEnv : public Env {
     client_->set_read_timeout(usec / 1000000, usec % 1000000);
     client_->set_write_timeout(usec / 1000000, usec % 1000000);
     client_->set_keep_alive(true);
+    client_->set_tcp_nodelay(true);  // small requests: no Nagle delay against delayed ACKs
     if (!token_.empty()) client_->set_bearer_token_auth(token_);
   }
 
@@ -130,8 +132,9 @@ std::unique_ptr<Env> MakeRemoteEnv(const Json& remote) {
   if (!remote.is_object()) throw ConfigError("env.remote", "expected an object");
   std::string protocol = remote.value("protocol", "turnwise");
   if (protocol == "agentgym") return MakeAgentGymEnv(remote);
+  if (protocol == "openenv") return MakeOpenEnvEnv(remote);
   if (protocol != "turnwise") {
-    throw NotFound(UnknownNameMessage("env protocol", protocol, {"turnwise", "agentgym"}));
+    throw NotFound(UnknownNameMessage("env protocol", protocol, {"turnwise", "agentgym", "openenv"}));
   }
   Json c;
   try {
