@@ -23,6 +23,14 @@ Json ParseJson(std::string_view text, std::string_view source = "json");
 // read, InvalidArgument naming the path when it does not parse.
 Json ReadJsonFile(const std::string& path);
 
+// Appends `text` as a JSON string literal (quotes included), escaped as DumpJson does: `"`, `\`
+// and control characters escaped, other UTF-8 kept as is, invalid UTF-8 bytes replaced by U+FFFD.
+// For hot paths that write JSON text directly (the env server's step answers).
+void AppendJsonString(std::string* out, std::string_view text);
+// Appends a number in its shortest round-trip form ("10.0", "0.25", "1e-07"); NaN and infinities,
+// which JSON cannot hold, as null (as DumpJson does).
+void AppendJsonNumber(std::string* out, double value);
+
 // "object", "array", "string", "integer", "number", "boolean", "null".
 std::string JsonTypeName(const Json& value);
 

@@ -75,6 +75,47 @@ Json StepResult::ToJson() const {
           {"turn", turn}};
 }
 
+std::string StepResult::ToJsonText() const {
+  std::string out;
+  out.reserve(256 + 2 * observation.text.size() + 32 * admissible_actions.size());
+  out += R"({"observation":{"text":)";
+  AppendJsonString(&out, observation.text);
+  out += R"(,"image_png_base64":)";
+  if (observation.image_png.empty()) {
+    out += "null";
+  } else {
+    AppendJsonString(&out, Base64Encode(observation.image_png));
+  }
+  out += R"(,"vector":)";
+  if (observation.vector.empty()) {
+    out += "null";
+  } else {
+    out += '[';
+    for (size_t i = 0; i < observation.vector.size(); ++i) {
+      if (i) out += ',';
+      AppendJsonNumber(&out, static_cast<double>(observation.vector[i]));
+    }
+    out += ']';
+  }
+  out += R"(},"reward":)";
+  AppendJsonNumber(&out, reward);
+  out += terminated ? R"(,"terminated":true)" : R"(,"terminated":false)";
+  out += truncated ? R"(,"truncated":true)" : R"(,"truncated":false)";
+  out += R"(,"admissible_actions":[)";
+  for (size_t i = 0; i < admissible_actions.size(); ++i) {
+    if (i) out += ',';
+    AppendJsonString(&out, admissible_actions[i]);
+  }
+  out += R"(],"anchor_key":)";
+  AppendJsonString(&out, anchor_key);
+  out += R"(,"info":)";
+  out += DumpJson(info);
+  out += R"(,"turn":)";
+  out += std::to_string(turn);
+  out += '}';
+  return out;
+}
+
 StepResult StepResult::FromJson(const Json& j) {
   if (!j.is_object()) throw InvalidArgument("step: expected an object, got " + JsonTypeName(j));
   StepResult s;

@@ -51,6 +51,9 @@ struct StepResult {
   bool done() const { return terminated || truncated; }
   // The protocol v1 JSON shape (docs/protocol.md); image as base64.
   Json ToJson() const;
+  // The same document as DumpJson(ToJson()), written directly (no Json tree): the env server's
+  // hot path.
+  std::string ToJsonText() const;
   // Inverse of ToJson. Throws InvalidArgument naming the missing or mistyped field.
   static StepResult FromJson(const Json& json);
 };

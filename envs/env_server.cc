@@ -44,7 +44,10 @@ struct Reply {
   int status = 200;
   Json body;
   int retry_after_s = 0;
+  std::string text;  // when set, the body already serialised (step answers) and `body` unused
 };
+
+std::string BodyText(const Reply& r) { return r.text.empty() ? DumpJson(r.body) : r.text; }
 
 Reply ErrorReply(const ProtocolError& e) {
   Reply r;
@@ -289,17 +292,19 @@ class EnvServer::Impl {
       Count(kBatch, e.status);
       return ErrorReply(e);
     }
-    Json responses = Json::array();
+    std::string& out = reply.text;
+    out = R"({"responses":[)";
+    bool first = true;
     for (const Json& request : body["requests"]) {
       Reply r = DispatchObject(request, 0);
-      if (r.status < 300) {
-        responses.push_back({{"status", r.status}, {"body", std::move(r.body)}});
-      } else {
-        responses.push_back({{"status", r.status}, {"error", std::move(r.body["error"])}});
-      }
+      out += first ? "" : ",";
+      first = false;
+      out += R"({"status":)" + std::to_string(r.status);
+      out += r.status < 300 ? R"(,"body":)" + BodyText(r) : R"(,"error":)" + DumpJson(r.body["error"]);
+      out += '}';
     }
+    out += "]}";
     Count(kBatch, 200);
-    reply.body = {{"responses", std::move(responses)}};
     return reply;
   }
 
@@ -458,10 +463,11 @@ class EnvServer::Impl {
     std::lock_guard lock(session->mu);
     if (session->closed) throw ProtocolError{404, "not_found", "unknown session '" + id + "'"};
     session->last_used_ns = NowNs();
-    Reply r;
-    r.body = RunEnv(id, *session, [&](Env& env) { return env.Reset(o); });
-    session->active = !r.body.value("terminated", false) && !r.body.value("truncated", false);
+    StepResult s = RunEnv(id, *session, [&](Env& env) { return env.Reset(o); });
+    session->active = !s.done();
     session->ever_reset = true;
+    Reply r;
+    r.text = s.ToJsonText();
     return r;
   }
 
@@ -480,21 +486,21 @@ class EnvServer::Impl {
                           "the episode of session '" + id + "' has finished; reset it first"};
     }
     auto t0 = Clock::now();
-    Reply r;
-    r.body = RunEnv(id, *session, [&](Env& env) { return env.Step(action); });
+    StepResult s = RunEnv(id, *session, [&](Env& env) { return env.Step(action); });
     auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
     RecordStep(ns);
-    if (r.body.value("terminated", false) || r.body.value("truncated", false))
-      session->active = false;
+    if (s.done()) session->active = false;
+    Reply r;
+    r.text = s.ToJsonText();
     return r;
   }
 
   // Runs an env call; maps its errors to protocol answers. An unexpected failure closes the
   // session (its env may be in any state) and answers 500.
   template <typename F>
-  Json RunEnv(const std::string& id, Session& session, F&& call) {
+  StepResult RunEnv(const std::string& id, Session& session, F&& call) {
     try {
-      return call(*session.env).ToJson();
+      return call(*session.env);
     } catch (const InvalidArgument& e) {
       throw BadRequest(e.what());
     } catch (const NotFound& e) {
@@ -627,7 +633,7 @@ Response MakeResponse(const Request& req, const Reply& reply) {
   if (reply.retry_after_s > 0)
     res.set(http::field::retry_after, std::to_string(reply.retry_after_s));
   res.keep_alive(req.keep_alive());
-  res.body() = DumpJson(reply.body);
+  res.body() = BodyText(reply);
   res.prepare_payload();
   return res;
 }
@@ -670,11 +676,10 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
     ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec == websocket::error::message_too_big) {
         self->server_->Count(kWs, 413);
-        self->Write(
-            Json{{"id", nullptr},
-                 {"status", 413},
-                 {"error", {{"code", "too_large"}, {"message", "message larger than the limit"}}}},
-            /*close_after=*/true);
+        self->Write(DumpJson(Json{{"id", nullptr},
+                                  {"status", 413},
+                                  {"error", {{"code", "too_large"}, {"message", "message larger than the limit"}}}}),
+                    /*close_after=*/true);
         return;
       }
       if (ec) return;  // closed, reset or timed out: the destructor cleans up
@@ -694,17 +699,14 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
       if (request.is_object() && request.contains("id")) id = request["id"];
       r = server_->DispatchObject(request, owner_);
     }
-    Json answer = {{"id", id}, {"status", r.status}};
-    if (r.status < 300) {
-      answer["body"] = std::move(r.body);
-    } else {
-      answer["error"] = std::move(r.body["error"]);
-    }
+    std::string answer = R"({"id":)" + DumpJson(id) + R"(,"status":)" + std::to_string(r.status);
+    answer += r.status < 300 ? R"(,"body":)" + BodyText(r) : R"(,"error":)" + DumpJson(r.body["error"]);
+    answer += '}';
     Write(std::move(answer), false);
   }
 
-  void Write(Json answer, bool close_after) {
-    out_ = DumpJson(answer);
+  void Write(std::string answer, bool close_after) {
+    out_ = std::move(answer);
     ws_.text(true);
     ws_.async_write(
         net::buffer(out_), [self = shared_from_this(), close_after](beast::error_code ec, size_t) {

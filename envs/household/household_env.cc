@@ -94,7 +94,7 @@ StepResult HouseholdEnv::Step(const std::string& action) {
   if (!world_) throw FailedPrecondition("household: Step() before Reset()");
   if (done_) throw FailedPrecondition("household: the episode has finished; reset it first");
   ++steps_;
-  auto feedback = world_->Execute(action, grammar_version_ == "0.4");
+  auto feedback = world_->Execute(action, grammar_version_ == "0.4", &actions_);
   bool valid = feedback.has_value();
   return MakeStep(valid ? *feedback : "Nothing happens.", valid);
 }
@@ -107,7 +107,9 @@ StepResult HouseholdEnv::MakeStep(std::string text, bool valid) {
   s.truncated = !won_ && steps_ >= max_steps_;
   done_ = s.terminated || s.truncated;
   s.turn = steps_;
-  s.admissible_actions = world_->Admissible(grammar_version_ == "0.4");
+  actions_ = world_->Actions(grammar_version_ == "0.4");
+  s.admissible_actions.reserve(actions_.size());
+  for (const auto& [command, what] : actions_) s.admissible_actions.push_back(command);
   s.anchor_key = text;
   s.observation.text = std::move(text);
   s.info = {{"won", won_},

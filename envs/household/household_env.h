@@ -30,13 +30,9 @@
 #include <vector>
 
 #include "envs/env.h"
+#include "envs/household/world.h"
 
 namespace turnwise {
-
-namespace household {
-class World;
-struct Task;
-}  // namespace household
 
 class HouseholdEnv : public Env {
  public:
@@ -64,6 +60,7 @@ class HouseholdEnv : public Env {
   double reward_on_win_;
   bool banner_;
   std::unique_ptr<household::World> world_;
+  household::World::ActionTable actions_;  // of the current state, kept for the next Step
   int64_t steps_ = 0;
   bool done_ = true;
   bool won_ = false;

@@ -414,10 +414,15 @@ std::vector<std::string> World::Admissible(bool new_grammar) const {
   return out;  // std::map keeps them sorted and unique
 }
 
-std::optional<std::string> World::Execute(const std::string& command, bool new_grammar) {
-  auto actions = Actions(new_grammar);
-  auto it = actions.find(std::string(Trim(command)));
-  if (it == actions.end()) return std::nullopt;
+std::optional<std::string> World::Execute(const std::string& command, bool new_grammar,
+                                          const ActionTable* current) {
+  ActionTable built;
+  if (current == nullptr) {
+    built = Actions(new_grammar);
+    current = &built;
+  }
+  auto it = current->find(std::string(Trim(command)));
+  if (it == current->end()) return std::nullopt;
   const Action act = it->second;
   auto obj = [&](int i) -> Object& { return objects[static_cast<size_t>(i)]; };
   auto rec = [&](int i) -> Receptacle& { return receptacles[static_cast<size_t>(i)]; };

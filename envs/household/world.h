@@ -64,11 +64,24 @@ class World {
   // outside [0, SplitSize(split)).
   static World Generate(const std::string& split, int64_t index);
 
+  struct Action {
+    enum Kind { kGoto, kOpen, kClose, kTake, kPut, kUse, kHeat, kClean, kCool, kExamineRecep,
+                kExamineObject, kInventory, kLook, kHelp } kind;
+    int object = -1;
+    int receptacle = -1;
+  };
+  // The admissible commands of the current state with what each does, sorted by command.
+  using ActionTable = std::map<std::string, Action>;
+  ActionTable Actions(bool new_grammar) const;
+
   // Every admissible command in the current state, sorted (`new_grammar`: ALFWorld >= 0.4).
   std::vector<std::string> Admissible(bool new_grammar) const;
   // Applies an admissible command and returns its feedback; nullopt when the command is not
-  // admissible (the env then answers "Nothing happens.").
-  std::optional<std::string> Execute(const std::string& command, bool new_grammar);
+  // admissible (the env then answers "Nothing happens."). `current`, when given, must be
+  // Actions(new_grammar) of the current state (the env keeps it from its last step, which
+  // saves rebuilding it).
+  std::optional<std::string> Execute(const std::string& command, bool new_grammar,
+                                     const ActionTable* current = nullptr);
   bool Won() const;
   // What `look` shows; in the middle of the room at the start.
   std::string LookText() const;
@@ -82,13 +95,6 @@ class World {
   int held = -1;      // object index in hand, -1 = none
 
  private:
-  struct Action {
-    enum Kind { kGoto, kOpen, kClose, kTake, kPut, kUse, kHeat, kClean, kCool, kExamineRecep,
-                kExamineObject, kInventory, kLook, kHelp } kind;
-    int object = -1;
-    int receptacle = -1;
-  };
-  std::map<std::string, Action> Actions(bool new_grammar) const;
   std::string ExamineReceptacleText(const Receptacle& r) const;
   std::string PutCommand(int object, int receptacle, bool new_grammar) const;
   std::optional<std::string> Approach(int receptacle) const;

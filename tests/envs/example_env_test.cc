@@ -123,4 +123,20 @@ TEST(ExampleEnv, StepResultRoundTripsThroughProtocolJson) {
   EXPECT_THROW(StepResult::FromJson(Json{{"observation", {{"text", 3}}}}), turnwise::InvalidArgument);
 }
 
+TEST(ExampleEnv, DirectJsonTextIsTheSameDocument) {
+  auto env = turnwise::EnvRegistry::Make("household");
+  StepResult s = env->Reset({.seed = 3});
+  EXPECT_EQ(Json::parse(s.ToJsonText()), s.ToJson());
+  s.observation.text = "quotes \" and \\ and\nnew lines \xe2\x82\xac";
+  s.observation.image_png = std::string("\x89PNG\r\n\x1a\n\0\xff", 10);
+  s.observation.vector = {0.1f, -1.0f, 3.0f};
+  s.reward = 10;
+  s.terminated = true;
+  s.turn = 17;
+  Json direct = Json::parse(s.ToJsonText());
+  EXPECT_EQ(direct, s.ToJson());
+  EXPECT_TRUE(direct["reward"].is_number_float());
+  EXPECT_EQ(direct["observation"]["vector"][0].get<double>(), static_cast<double>(0.1f));
+}
+
 }  // namespace
