@@ -20,10 +20,11 @@
 
 namespace turnwise {
 
-// remote: {"url": "http://127.0.0.1:8200", "protocol": "turnwise" | "agentgym",
+// remote: {"url": "http://127.0.0.1:8200", "protocol": "turnwise" | "agentgym" | "openenv",
 //          "config": {...env config sent at session creation...}, "timeout_s": 30,
 //          "retries": 3, "backoff_s": 0.1, "token": ""}
-// plus the AgentGym adapter's keys when protocol is "agentgym" (envs/agentgym_env.h).
+// plus the AgentGym adapter's keys when protocol is "agentgym" (envs/agentgym_env.h), or the
+// OpenEnv adapter's (WebSocket, ws://…) when it is "openenv" (envs/openenv_env.h).
 // Unknown keys → ConfigError naming "env.remote.<key>"; an unknown protocol → NotFound listing
 // the known ones.
 std::unique_ptr<Env> MakeRemoteEnv(const Json& remote);

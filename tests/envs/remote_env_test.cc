@@ -150,7 +150,8 @@ TEST(RemoteEnv, ConfigErrorsNameTheKey) {
     MakeRemoteEnv({{"url", "http://x"}, {"protocol", "grpc"}});
     FAIL();
   } catch (const NotFound& e) {
-    EXPECT_EQ(std::string(e.what()), "unknown env protocol 'grpc'; known: turnwise, agentgym");
+    EXPECT_EQ(std::string(e.what()),
+              "unknown env protocol 'grpc'; known: turnwise, agentgym, openenv");
   }
 }
 
