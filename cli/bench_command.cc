@@ -2,8 +2,13 @@
 #include <iostream>
 
 #include "cli/commands.h"
+#include "core/error.h"
 #include "envs/env_bench.h"
+#include "envs/server_bench.h"
 #include "storage/store_bench.h"
+#ifdef TURNWISE_WITH_TORCH
+#include "agents/model_bench.h"
+#endif
 
 namespace turnwise::cli {
 
@@ -34,6 +39,60 @@ void AddBenchCommand(CLI::App& app) {
   e->add_option("--pool-threads", envs->pool_threads, "Pool worker threads")->capture_default_str();
   e->add_option("--repeats", envs->repeats, "Repeats (median reported)")->capture_default_str();
   e->callback([envs] { RunEnvBench(*envs, std::cout); });
+
+  auto server = std::make_shared<ServerBenchOptions>();
+  CLI::App* v = bench->add_subcommand(
+      "env-server", "household steps/s through turnwise env-server vs a FastAPI/uvicorn server, 1..512 sessions");
+  v->add_option("--sessions", server->sessions, "Concurrent sessions, e.g. 1,64,512")->delimiter(',')
+      ->capture_default_str();
+  v->add_option("--server-threads", server->server_threads, "Env server I/O threads")->capture_default_str();
+  v->add_option("--client-threads", server->client_threads, "Load generator threads")->capture_default_str();
+  v->add_option("--seconds", server->seconds, "Measuring window per run")->capture_default_str();
+  v->add_option("--warmup", server->warmup_s, "Warm-up before each window, seconds")->capture_default_str();
+  v->add_option("--repeats", server->repeats, "Repeats (median reported)")->capture_default_str();
+  v->add_option("--batch-size", server->batch_size, "Sessions per /v1/batch request")->capture_default_str();
+  v->add_option("--python", server->python, "Python interpreter with fastapi and uvicorn")->capture_default_str();
+  v->add_option("--baseline", server->baseline_script, "FastAPI baseline script ('' skips it)")
+      ->capture_default_str();
+  v->callback([server] { RunServerBench(*server, std::cout); });
+
+#ifdef TURNWISE_WITH_TORCH
+  auto model = std::make_shared<ModelBenchOptions>();
+  auto quick = std::make_shared<bool>(false);
+  auto no_python = std::make_shared<bool>(false);
+  CLI::App* m = bench->add_subcommand(
+      "model", "Policy model: decode with vs without KV cache, SFT step vs Python torch, FLOP/s vs "
+               "matmul peak");
+  m->add_option("--preset", model->preset, "Model preset")->capture_default_str();
+  m->add_option("--vocab-size", model->vocab_size, "Vocabulary size")->capture_default_str();
+  m->add_option("--threads", model->threads, "LibTorch intra-op threads (both sides)")
+      ->capture_default_str();
+  m->add_option("--repeats", model->repeats, "Repeats (median reported)")->capture_default_str();
+  m->add_option("--batches", model->decode_batches, "Decode batch sizes, e.g. 1,16,64 ('' none)")
+      ->delimiter(',')
+      ->capture_default_str();
+  m->add_option("--prompt-tokens", model->prompt_tokens, "Decode prompt length")->capture_default_str();
+  m->add_option("--new-tokens", model->new_tokens, "Tokens decoded per row")->capture_default_str();
+  m->add_option("--train-batch", model->train_batch, "Rows of the training step")->capture_default_str();
+  m->add_option("--train-tokens", model->train_tokens, "Sequence length of the training step")
+      ->capture_default_str();
+  m->add_option("--python", model->python, "Python with torch for the baseline")->capture_default_str();
+  m->add_option("--python-script", model->python_script, "Baseline script (default: the source tree's)");
+  m->add_flag("--no-python", *no_python, "Skip the Python baseline");
+  m->add_flag("--quick", *quick, "A fast smoke run (1 repeat, small sizes)");
+  m->callback([model, quick, no_python] {
+    ModelBenchOptions o = *model;
+    if (*quick) {
+      o.repeats = 1;
+      o.no_cache_repeats = 1;
+      o.decode_batches = {1, 4};
+      o.train_tokens = 64;
+      o.matmul_size = 512;
+    }
+    if (*no_python) o.python.clear();
+    if (RunModelBench(o, std::cout) != 0) throw Error(ErrorCode::kInternal, "bench model failed");
+  });
+#endif
 }
 
 }  // namespace turnwise::cli

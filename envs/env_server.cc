@@ -161,10 +161,18 @@ class EnvServer::Impl {
     }
     port_ = acceptor_.local_endpoint().port();
     started_ = true;
+    // One io_context per thread, each run by its own thread: a connection lives on one context,
+    // so its handlers never need a strand or a lock (the session table has its own mutex).
+    contexts_.push_back(&ioc_);
+    for (int i = 1; i < opt_.threads; ++i) {
+      extra_contexts_.push_back(std::make_unique<net::io_context>(1));
+      contexts_.push_back(extra_contexts_.back().get());
+    }
     Accept();
     ArmSweep();
-    for (int i = 0; i < opt_.threads; ++i) {
-      threads_.emplace_back([this] { ioc_.run(); });
+    for (net::io_context* ctx : contexts_) {
+      guards_.emplace_back(net::make_work_guard(*ctx));
+      threads_.emplace_back([ctx] { ctx->run(); });
     }
   }
 
@@ -176,7 +184,8 @@ class EnvServer::Impl {
     }
     stop_cv_.notify_all();
     if (started_) {
-      ioc_.stop();
+      guards_.clear();
+      for (net::io_context* ctx : contexts_) ctx->stop();
       for (auto& t : threads_) t.join();
       threads_.clear();
       boost::system::error_code ignored;
@@ -300,7 +309,8 @@ class EnvServer::Impl {
       out += first ? "" : ",";
       first = false;
       out += R"({"status":)" + std::to_string(r.status);
-      out += r.status < 300 ? R"(,"body":)" + BodyText(r) : R"(,"error":)" + DumpJson(r.body["error"]);
+      out +=
+          r.status < 300 ? R"(,"body":)" + BodyText(r) : R"(,"error":)" + DumpJson(r.body["error"]);
       out += '}';
     }
     out += "]}";
@@ -616,8 +626,12 @@ class EnvServer::Impl {
   // Declared last, destroyed first: pending handlers (and the connections they own) go away
   // while the session table they touch still exists.
   net::io_context ioc_{1};
-  tcp::acceptor acceptor_{net::make_strand(ioc_)};
-  net::steady_timer sweep_timer_{net::make_strand(ioc_)};
+  std::vector<std::unique_ptr<net::io_context>> extra_contexts_;
+  std::vector<net::io_context*> contexts_;
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> guards_;
+  size_t next_context_ = 0;
+  tcp::acceptor acceptor_{ioc_};
+  net::steady_timer sweep_timer_{ioc_};
   net::steady_timer accept_retry_{acceptor_.get_executor()};
 };
 
@@ -676,10 +690,12 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
     ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, size_t) {
       if (ec == websocket::error::message_too_big) {
         self->server_->Count(kWs, 413);
-        self->Write(DumpJson(Json{{"id", nullptr},
-                                  {"status", 413},
-                                  {"error", {{"code", "too_large"}, {"message", "message larger than the limit"}}}}),
-                    /*close_after=*/true);
+        self->Write(
+            DumpJson(Json{
+                {"id", nullptr},
+                {"status", 413},
+                {"error", {{"code", "too_large"}, {"message", "message larger than the limit"}}}}),
+            /*close_after=*/true);
         return;
       }
       if (ec) return;  // closed, reset or timed out: the destructor cleans up
@@ -700,7 +716,8 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
       r = server_->DispatchObject(request, owner_);
     }
     std::string answer = R"({"id":)" + DumpJson(id) + R"(,"status":)" + std::to_string(r.status);
-    answer += r.status < 300 ? R"(,"body":)" + BodyText(r) : R"(,"error":)" + DumpJson(r.body["error"]);
+    answer +=
+        r.status < 300 ? R"(,"body":)" + BodyText(r) : R"(,"error":)" + DumpJson(r.body["error"]);
     answer += '}';
     Write(std::move(answer), false);
   }
@@ -730,61 +747,75 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
 class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
  public:
   HttpConnection(EnvServer::Impl* server, tcp::socket&& socket)
-      : server_(server), stream_(std::move(socket)), timer_(stream_.get_executor()) {
+      : server_(server), stream_(std::move(socket)), ticker_(stream_.get_executor()) {
     server_->ConnectionOpened();
   }
   ~HttpConnection() { server_->ConnectionClosed(); }
 
   void Start() {
-    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->WaitForRequest(); });
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+      self->Tick();
+      self->ReadRequest();
+    });
   }
 
  private:
-  // Deadline of the operation in flight: on expiry the socket's pending operations are
-  // cancelled (the socket stays open, so a 408 can still be written).
-  void Arm(std::chrono::milliseconds d) {
-    uint64_t gen = ++deadline_gen_;
-    armed_ = true;
-    timed_out_ = false;
-    timer_.expires_after(d);
-    timer_.async_wait([self = shared_from_this(), gen](const boost::system::error_code& ec) {
-      if (ec || gen != self->deadline_gen_ || !self->armed_) return;
-      self->timed_out_ = true;
-      boost::system::error_code ignored;
-      self->stream_.socket().cancel(ignored);
-    });
-  }
-  void Disarm() {
-    armed_ = false;
-    timer_.cancel();
+  // Deadlines without a timer operation per request: the connection notes what it is doing and
+  // since when, and a ticker checks a few times per read timeout. Reading a request's first byte
+  // may wait the keep-alive timeout (then the connection closes quietly); once bytes arrived, the
+  // rest must come within the read timeout (then 408); a write must finish within it too.
+  enum class Phase { kIdle, kReading, kBusy, kWriting, kClosed };
+
+  void SetPhase(Phase p) {
+    phase_ = p;
+    phase_since_ = Clock::now();
   }
 
-  // Between requests: wait (up to the keep-alive timeout) for the next request's first byte.
-  void WaitForRequest() {
-    if (buffer_.size() > 0) {
-      ReadRequest();
-      return;
-    }
-    Arm(server_->options().keepalive_timeout);
-    stream_.socket().async_wait(tcp::socket::wait_read,
-                                [self = shared_from_this()](beast::error_code ec) {
-                                  self->Disarm();
-                                  if (ec) return self->Shutdown();
-                                  self->ReadRequest();
-                                });
+  void Tick() {
+    const auto& o = server_->options();
+    auto period = std::clamp<std::chrono::milliseconds>(
+        o.read_timeout / 4, std::chrono::milliseconds(5), std::chrono::milliseconds(1000));
+    ticker_.expires_after(period);
+    ticker_.async_wait([self = shared_from_this()](const boost::system::error_code& ec) {
+      if (ec || self->phase_ == Phase::kClosed) return;
+      auto elapsed = Clock::now() - self->phase_since_;
+      const auto& opt = self->server_->options();
+      bool expired = (self->phase_ == Phase::kIdle && elapsed > opt.keepalive_timeout) ||
+                     (self->phase_ == Phase::kReading && elapsed > opt.read_timeout) ||
+                     (self->phase_ == Phase::kWriting && elapsed > opt.read_timeout);
+      if (expired) {
+        self->timed_out_ = self->phase_ == Phase::kReading;
+        boost::system::error_code ignored;
+        if (self->phase_ == Phase::kWriting) {
+          self->stream_.socket().close(ignored);
+        } else {
+          self->stream_.socket().cancel(ignored);
+        }
+      }
+      self->Tick();
+    });
   }
 
   void ReadRequest() {
     parser_.emplace();
     parser_->body_limit(static_cast<uint64_t>(server_->options().max_body_bytes));
     parser_->header_limit(static_cast<uint32_t>(server_->options().max_header_bytes));
-    Arm(server_->options().read_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, size_t) {
-                       bool timed_out = self->timed_out_;
-                       self->Disarm();
-                       self->OnRead(ec, timed_out);
-                     });
+    timed_out_ = false;
+    SetPhase(Phase::kIdle);
+    ReadSome();
+  }
+
+  void ReadSome() {
+    http::async_read_some(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, size_t) {
+                            if (!ec && !self->parser_->is_done()) {
+                              if (self->phase_ == Phase::kIdle && self->parser_->got_some())
+                                self->SetPhase(Phase::kReading);
+                              return self->ReadSome();
+                            }
+                            self->SetPhase(Phase::kBusy);
+                            self->OnRead(ec, self->timed_out_);
+                          });
   }
 
   void OnRead(beast::error_code ec, bool timed_out) {
@@ -828,7 +859,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
                      false);
       }
       server_->Count(kWs, 200);
-      timer_.cancel();
+      SetPhase(Phase::kClosed);
+      ticker_.cancel();
       std::make_shared<WsConnection>(server_, std::move(stream_))->Run(std::move(req));
       return;
     }
@@ -943,36 +975,39 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
   void Write(Response res, bool close_after) {
     res_ = std::make_shared<Response>(std::move(res));
     if (close_after) res_->keep_alive(false);
-    stream_.expires_after(server_->options().read_timeout);
+    SetPhase(Phase::kWriting);
     http::async_write(stream_, *res_, [self = shared_from_this()](beast::error_code ec, size_t) {
-      self->stream_.expires_never();
+      self->SetPhase(Phase::kBusy);
       bool keep = self->res_->keep_alive();
       self->res_.reset();
       if (ec || !keep) return self->Shutdown();
-      self->WaitForRequest();
+      self->ReadRequest();
     });
   }
 
   void Shutdown() {
+    SetPhase(Phase::kClosed);
     boost::system::error_code ignored;
+    ticker_.cancel();
     stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
   }
 
   EnvServer::Impl* server_;
   beast::tcp_stream stream_;
-  net::steady_timer timer_;
+  net::steady_timer ticker_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<Response> res_;
-  uint64_t deadline_gen_ = 0;
-  bool armed_ = false;
+  Phase phase_ = Phase::kIdle;
+  Clock::time_point phase_since_ = Clock::now();
   bool timed_out_ = false;
 };
 
 }  // namespace
 
 void EnvServer::Impl::Accept() {
-  acceptor_.async_accept(net::make_strand(ioc_), [this](beast::error_code ec, tcp::socket socket) {
+  net::io_context& target = *contexts_[next_context_++ % contexts_.size()];
+  acceptor_.async_accept(target, [this](beast::error_code ec, tcp::socket socket) {
     if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
     if (!ec) {
       boost::system::error_code ignored;

@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "envs/agentgym_env.h"
+#include "envs/internal/ws_client.h"
 #include "envs/openenv_env.h"
 
 namespace turnwise {
@@ -18,13 +19,29 @@ const ConfigSchema& Schema() {
     s.Add("url", FieldType::kString, Json(), "env server base URL, http://host:port");
     s.Add("protocol", FieldType::kString, "turnwise", "turnwise, agentgym or openenv");
     s.Add("config", FieldType::kOpen, Json::object(), "env config sent when a session is created");
-    s.Add({.path = "timeout_s", .type = FieldType::kNumber, .default_value = 30.0,
-           .help = "per-request timeout", .min = 0.001});
-    s.Add({.path = "retries", .type = FieldType::kInt, .default_value = 3,
-           .help = "retries of transport failures", .min = 0, .max = 100});
-    s.Add({.path = "backoff_s", .type = FieldType::kNumber, .default_value = 0.1,
-           .help = "first retry delay, doubled each time", .min = 0.0});
+    s.Add({.path = "timeout_s",
+           .type = FieldType::kNumber,
+           .default_value = 30.0,
+           .help = "per-request timeout",
+           .min = 0.001});
+    s.Add({.path = "retries",
+           .type = FieldType::kInt,
+           .default_value = 3,
+           .help = "retries of transport failures",
+           .min = 0,
+           .max = 100});
+    s.Add({.path = "backoff_s",
+           .type = FieldType::kNumber,
+           .default_value = 0.1,
+           .help = "first retry delay, doubled each time",
+           .min = 0.0});
     s.Add("token", FieldType::kString, "", "bearer token, when the server wants one");
+    s.Add(
+        {.path = "transport",
+         .type = FieldType::kString,
+         .default_value = "http",
+         .help = "http (one request per call, keep-alive) or websocket (one connection at /v1/ws)",
+         .choices = {"http", "websocket"}});
     return s;
   }();
   return schema;
@@ -60,8 +77,9 @@ class TurnwiseRemoteEnv : public Env {
       Json r = Call("POST", "/v1/sessions", {{"config", env_config_}});
       session_ = r.at("session_id").get<std::string>();
     }
-    StepResult s = StepResult::FromJson(Call("POST", "/v1/sessions/" + session_ + "/reset",
-                                             {{"seed", o.seed}, {"task_id", o.task_id}, {"split", o.split}}));
+    StepResult s =
+        StepResult::FromJson(Call("POST", "/v1/sessions/" + session_ + "/reset",
+                                  {{"seed", o.seed}, {"task_id", o.task_id}, {"split", o.split}}));
     task_id_ = s.info.value("task_id", o.task_id);
     task_type_ = s.info.value("task_type", "");
     return s;
@@ -69,11 +87,14 @@ class TurnwiseRemoteEnv : public Env {
 
   StepResult Step(const std::string& action) override {
     if (session_.empty()) throw FailedPrecondition("remote env: Step() before Reset()");
-    return StepResult::FromJson(Call("POST", "/v1/sessions/" + session_ + "/step", {{"action", action}}));
+    return StepResult::FromJson(
+        Call("POST", "/v1/sessions/" + session_ + "/step", {{"action", action}}));
   }
 
   EnvSpec Spec() const override {
-    if (!spec_) spec_ = EnvSpec::FromJson(const_cast<TurnwiseRemoteEnv*>(this)->Call("GET", "/v1/spec", Json()));
+    if (!spec_)
+      spec_ =
+          EnvSpec::FromJson(const_cast<TurnwiseRemoteEnv*>(this)->Call("GET", "/v1/spec", Json()));
     return *spec_;
   }
 
@@ -103,13 +124,14 @@ class TurnwiseRemoteEnv : public Env {
       if (res && res->status == 500) {
         Json j = Json::parse(res->body, nullptr, false);
         session_.clear();  // the server closed it
-        throw FailedPrecondition("env server " + url_ + ": the environment failed: " +
-                                 (j.is_object() && j.contains("error") ? j["error"].value("message", "") : res->body));
+        throw FailedPrecondition(
+            "env server " + url_ + ": the environment failed: " +
+            (j.is_object() && j.contains("error") ? j["error"].value("message", "") : res->body));
       }
       reason = res ? "HTTP " + std::to_string(res->status) : httplib::to_string(res.error());
       if (attempt > retries_) {
-        throw Unavailable("env server " + url_ + ": " + reason + " after " + std::to_string(attempt) +
-                          " attempts");
+        throw Unavailable("env server " + url_ + ": " + reason + " after " +
+                          std::to_string(attempt) + " attempts");
       }
       std::this_thread::sleep_for(std::chrono::duration<double>(delay));
       delay *= 2;
@@ -126,6 +148,130 @@ class TurnwiseRemoteEnv : public Env {
   mutable std::optional<EnvSpec> spec_;
 };
 
+// The same protocol over one WebSocket (/v1/ws): each call is a message with an id, each answer
+// echoes it. Sessions created on a WebSocket close with it, so a broken connection ends the
+// episode: the next call throws FailedPrecondition (not retried), and the next Reset reconnects.
+class TurnwiseWebSocketEnv : public Env {
+ public:
+  explicit TurnwiseWebSocketEnv(const Json& c)
+      : url_(c["url"].get<std::string>()),
+        env_config_(c["config"]),
+        timeout_(
+            std::chrono::milliseconds(static_cast<int64_t>(c["timeout_s"].get<double>() * 1000))),
+        retries_(c["retries"].get<int>()),
+        backoff_(c["backoff_s"].get<double>()),
+        token_(c["token"].get<std::string>()) {
+    if (url_.rfind("http://", 0) != 0) {
+      throw ConfigError("env.remote.url", "must start with http://, got '" + url_ + "'");
+    }
+    while (!url_.empty() && url_.back() == '/') url_.pop_back();
+  }
+
+  ~TurnwiseWebSocketEnv() override {
+    if (ws_) ws_->Close();
+  }
+
+  StepResult Reset(const ResetOptions& o) override {
+    if (!ws_ || !ws_->is_open()) {
+      session_.clear();
+      Connect();
+    }
+    if (session_.empty())
+      session_ = Call({{"op", "create"}, {"config", env_config_}}).at("session_id");
+    StepResult s = StepResult::FromJson(Call({{"op", "reset"},
+                                              {"session_id", session_},
+                                              {"seed", o.seed},
+                                              {"task_id", o.task_id},
+                                              {"split", o.split}}));
+    task_id_ = s.info.value("task_id", o.task_id);
+    task_type_ = s.info.value("task_type", "");
+    return s;
+  }
+
+  StepResult Step(const std::string& action) override {
+    if (session_.empty()) throw FailedPrecondition("remote env: Step() before Reset()");
+    if (!ws_ || !ws_->is_open()) {
+      session_.clear();
+      throw FailedPrecondition("env server " + url_ +
+                               ": the WebSocket closed, and its session with it");
+    }
+    return StepResult::FromJson(
+        Call({{"op", "step"}, {"session_id", session_}, {"action", action}}));
+  }
+
+  EnvSpec Spec() const override {
+    if (!spec_) {
+      httplib::Client client(url_);
+      if (!token_.empty()) client.set_bearer_token_auth(token_);
+      auto r = client.Get("/v1/spec");
+      if (!r || r->status != 200) throw Unavailable("env server " + url_ + ": GET /v1/spec failed");
+      spec_ = EnvSpec::FromJson(Json::parse(r->body));
+    }
+    return *spec_;
+  }
+
+  std::string TaskId() const override { return task_id_; }
+  std::string TaskType() const override { return task_type_; }
+
+ private:
+  void Connect() {
+    envs_internal::WsClient::Headers headers;
+    if (!token_.empty()) headers.emplace_back("Authorization", "Bearer " + token_);
+    std::string ws_url = "ws://" + url_.substr(7) + "/v1/ws";
+    double delay = backoff_;
+    for (int attempt = 1;; ++attempt) {
+      try {
+        ws_ = envs_internal::WsClient::Connect(ws_url, headers, timeout_);
+        return;
+      } catch (const Unavailable& e) {
+        if (attempt > retries_) {
+          throw Unavailable("env server " + url_ + ": " + e.what() + " after " +
+                            std::to_string(attempt) + " attempts");
+        }
+      }
+      std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+      delay *= 2;
+    }
+  }
+
+  Json Call(Json request) {
+    int64_t id = ++next_id_;
+    request["id"] = id;
+    Json answer;
+    try {
+      ws_->SendText(DumpJson(request));
+      answer = Json::parse(ws_->ReceiveText(timeout_), nullptr, false);
+    } catch (const Unavailable& e) {
+      session_.clear();
+      throw FailedPrecondition(std::string("env server ") + url_ + ": " + e.what() +
+                               "; the session closed with it");
+    }
+    if (!answer.is_object() || answer.value("id", Json()) != id) {
+      throw FailedPrecondition("env server " + url_ + ": malformed WebSocket answer");
+    }
+    int status = answer.value("status", 0);
+    if (status >= 200 && status < 300) return answer["body"];
+    std::string msg = "env server " + url_ + ": " +
+                      (answer.contains("error") ? answer["error"].value("message", "")
+                                                : std::string("HTTP ") + std::to_string(status));
+    if (status == 400 || status == 413) throw InvalidArgument(msg);
+    if (status == 404) throw NotFound(msg);
+    if (status == 500) session_.clear();
+    throw FailedPrecondition(msg);
+  }
+
+  std::string url_;
+  Json env_config_;
+  std::chrono::milliseconds timeout_;
+  int retries_;
+  double backoff_;
+  std::string token_;
+  std::unique_ptr<envs_internal::WsClient> ws_;
+  int64_t next_id_ = 0;
+  std::string session_, task_id_, task_type_;
+  mutable std::optional<EnvSpec> spec_;
+};
+
 }  // namespace
 
 std::unique_ptr<Env> MakeRemoteEnv(const Json& remote) {
@@ -134,7 +280,8 @@ std::unique_ptr<Env> MakeRemoteEnv(const Json& remote) {
   if (protocol == "agentgym") return MakeAgentGymEnv(remote);
   if (protocol == "openenv") return MakeOpenEnvEnv(remote);
   if (protocol != "turnwise") {
-    throw NotFound(UnknownNameMessage("env protocol", protocol, {"turnwise", "agentgym", "openenv"}));
+    throw NotFound(
+        UnknownNameMessage("env protocol", protocol, {"turnwise", "agentgym", "openenv"}));
   }
   Json c;
   try {
@@ -143,6 +290,7 @@ std::unique_ptr<Env> MakeRemoteEnv(const Json& remote) {
     throw e.Under("env.remote");
   }
   if (c["url"].is_null()) throw ConfigError("env.remote.url", "is required");
+  if (c["transport"] == "websocket") return std::make_unique<TurnwiseWebSocketEnv>(c);
   return std::make_unique<TurnwiseRemoteEnv>(c);
 }
 

@@ -436,6 +436,41 @@ TEST(EnvServer, RemoteEnvPlaysThroughTheServer) {
   EXPECT_EQ(remote->Spec().ToJson(), local->Spec().ToJson());
 }
 
+TEST(EnvServer, RemoteEnvOverWebSocketPlaysThroughTheServer) {
+  auto o = Options();
+  o.token = "ws-token";
+  EnvServer server(o);
+  server.Start();
+  auto remote = EnvRegistry::Make(
+      "household", {{"remote", {{"url", server.base_url()}, {"transport", "websocket"}, {"token", "ws-token"}}}});
+  auto local = EnvRegistry::Make("household");
+  StepResult a = remote->Reset({.seed = 21, .split = "valid_unseen"});
+  StepResult b = local->Reset({.seed = 21, .split = "valid_unseen"});
+  EXPECT_EQ(a.ToJson(), b.ToJson());
+  while (!b.done()) {
+    std::string action = *local->ExpertAction();
+    a = remote->Step(action);
+    b = local->Step(action);
+    ASSERT_EQ(a.ToJson(), b.ToJson());
+  }
+  EXPECT_TRUE(a.info["won"].get<bool>());
+  EXPECT_THROW(remote->Step("look"), FailedPrecondition);  // 409: the episode is over
+  EXPECT_EQ(remote->Spec().name, "household");
+  EXPECT_EQ(server.counters().sessions_active, 1);
+  remote.reset();  // closing the WebSocket closes its session
+  for (int i = 0; i < 50 && server.counters().sessions_active > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(server.counters().sessions_active, 0);
+  // A wrong transport name is a config error naming the key.
+  try {
+    EnvRegistry::Make("household", {{"remote", {{"url", server.base_url()}, {"transport", "grpc"}}}});
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key_path(), "env.remote.transport");
+  }
+}
+
 TEST(EnvServer, RefusesUnknownEnvAndBadOptions) {
   auto o = Options();
   o.env = "housheold";
