@@ -1,5 +1,9 @@
 #include "envs/server_bench.h"
 
+// clang-format off
+#include <utility>  // before Asio: its awaitable.hpp uses std::exchange without including it
+// clang-format on
+
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,7 +20,6 @@
 #include <mutex>
 #include <ostream>
 #include <thread>
-#include <utility>  // before Asio: its awaitable.hpp uses std::exchange without it
 
 #include "core/error.h"
 #include "core/json.h"
