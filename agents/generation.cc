@@ -59,6 +59,16 @@ at::Tensor FilterLogits(const at::Tensor& logits, double temperature, int64_t to
 }
 
 at::Tensor SampleFromFilteredLogits(const at::Tensor& filtered_logits, Rng& rng) {
+  std::vector<Rng*> rngs(static_cast<size_t>(filtered_logits.size(0)), &rng);
+  return SampleFromFilteredLogits(filtered_logits, rngs);
+}
+
+at::Tensor SampleFromFilteredLogits(const at::Tensor& filtered_logits,
+                                    const std::vector<Rng*>& rngs) {
+  if (static_cast<int64_t>(rngs.size()) != filtered_logits.size(0)) {
+    throw InvalidArgument("SampleFromFilteredLogits: " + std::to_string(rngs.size()) +
+                          " generators for " + std::to_string(filtered_logits.size(0)) + " rows");
+  }
   at::Tensor probs = at::softmax(filtered_logits.to(at::kFloat), -1).to(at::kCPU).contiguous();
   const int64_t rows = probs.size(0), vocab = probs.size(1);
   at::Tensor out = at::empty({rows}, at::TensorOptions().dtype(at::kLong));
@@ -66,7 +76,7 @@ at::Tensor SampleFromFilteredLogits(const at::Tensor& filtered_logits, Rng& rng)
   int64_t* o = out.data_ptr<int64_t>();
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = p + r * vocab;
-    const double u = rng.UniformDouble();
+    const double u = rngs[static_cast<size_t>(r)]->UniformDouble();
     double cum = 0;
     int64_t pick = -1, last_nonzero = 0;
     for (int64_t v = 0; v < vocab; ++v) {
@@ -95,6 +105,10 @@ std::vector<GeneratedSequence> Generate(TransformerLMImpl& model,
   if (params.top_k < 0) throw InvalidArgument("top_k must be >= 0");
   if (!params.stop_strings.empty() && !detokenize) {
     throw InvalidArgument("stop_strings need a detokenizer");
+  }
+  if (!params.row_seeds.empty() && params.row_seeds.size() != prompts.size()) {
+    throw InvalidArgument("row_seeds has " + std::to_string(params.row_seeds.size()) +
+                          " seeds for " + std::to_string(prompts.size()) + " prompts");
   }
   const int64_t batch = static_cast<int64_t>(prompts.size());
   std::vector<GeneratedSequence> results(batch);
@@ -128,6 +142,8 @@ std::vector<GeneratedSequence> Generate(TransformerLMImpl& model,
   std::vector<int64_t> rows(batch);
   for (int64_t r = 0; r < batch; ++r) rows[r] = r;
   Rng rng(params.seed);
+  std::vector<Rng> row_rngs;
+  for (uint64_t s : params.row_seeds) row_rngs.emplace_back(s);
   std::unique_ptr<KVCache> cache;
   if (params.use_kv_cache)
     cache = std::make_unique<KVCache>(model.NewCache(batch, prompt_len + params.max_new_tokens));
@@ -146,8 +162,14 @@ std::vector<GeneratedSequence> Generate(TransformerLMImpl& model,
     if (params.temperature == 0) {
       tokens = logits.argmax(-1).to(at::kCPU);
     } else {
-      tokens = SampleFromFilteredLogits(
-          FilterLogits(logits, params.temperature, params.top_k, params.top_p), rng);
+      at::Tensor filtered = FilterLogits(logits, params.temperature, params.top_k, params.top_p);
+      if (row_rngs.empty()) {
+        tokens = SampleFromFilteredLogits(filtered, rng);
+      } else {
+        std::vector<Rng*> rngs;
+        for (int64_t r : rows) rngs.push_back(&row_rngs[static_cast<size_t>(r)]);
+        tokens = SampleFromFilteredLogits(filtered, rngs);
+      }
     }
     auto [lp, ent] = TokenLogprobsAndEntropies(logits, tokens.to(dev));
     lp = lp.to(at::kCPU);

@@ -47,6 +47,10 @@ struct SamplingParams {
   // string inside that last token). Requires a Detokenizer.
   std::vector<std::string> stop_strings;
   uint64_t seed = 0;         // same seed + prompts + params + model => same tokens
+  // Optional, one per prompt: row i draws from its own Rng(row_seeds[i]) instead of the shared
+  // Rng(seed), so a row's tokens do not depend on which other rows share the batch (policies
+  // give every episode its own seed). Empty = the shared stream.
+  std::vector<uint64_t> row_seeds;
   bool use_kv_cache = true;  // false: recompute the whole sequence every step (reference path)
   int32_t pad_token_id = 0;  // fills left padding; never attended to, any valid id works
 };
@@ -70,8 +74,9 @@ using Detokenizer = std::function<std::string(const std::vector<int32_t>&)>;
 
 // Samples continuations of `prompts` (each non-empty, ids in [0, vocab)). Rows finish
 // independently; the batch shrinks as rows finish. Randomness: one turnwise::Rng seeded with
-// params.seed draws one uniform per running row per step, in row order, on the CPU — results
-// are reproducible and identical between the cached and the uncached path.
+// params.seed draws one uniform per running row per step, in row order, on the CPU (or, with
+// params.row_seeds, each row its own Rng) — results are reproducible and identical between the
+// cached and the uncached path.
 // Throws InvalidArgument for empty prompts, out-of-range ids, invalid params, or stop strings
 // without a detokenizer; capacity: prompt length + max_new_tokens positions.
 std::vector<GeneratedSequence> Generate(TransformerLMImpl& model,
@@ -108,6 +113,9 @@ at::Tensor FilterLogits(const at::Tensor& logits, double temperature, int64_t to
 // Draws one token per row of filtered logits [B, V] (as FilterLogits returns) by inverse CDF
 // on the CPU with one rng.UniformDouble() per row. Returns int64 [B] on the CPU.
 at::Tensor SampleFromFilteredLogits(const at::Tensor& filtered_logits, Rng& rng);
+// As above with one generator per row (rngs.size() == B).
+at::Tensor SampleFromFilteredLogits(const at::Tensor& filtered_logits,
+                                    const std::vector<Rng*>& rngs);
 
 }  // namespace turnwise
 

@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -334,6 +336,87 @@ void SaveSafetensors(const std::string& path,
   std::error_code ec;
   fs::rename(tmp, path, ec);
   if (ec) throw IoError("cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
+}
+
+std::vector<std::string> SaveShardedSafetensors(
+    const std::string& dir, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+    uint64_t max_shard_bytes, const std::map<std::string, std::string>& metadata) {
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw IoError("cannot create model directory '" + dir + "': " + ec.message());
+  // Shard assignment over the tensors in the given order.
+  std::vector<std::vector<std::pair<std::string, at::Tensor>>> shards(1);
+  uint64_t current = 0, total = 0;
+  for (const auto& entry : tensors) {
+    const uint64_t nbytes = static_cast<uint64_t>(entry.second.numel()) *
+                            static_cast<uint64_t>(entry.second.element_size());
+    if (max_shard_bytes > 0 && !shards.back().empty() && current + nbytes > max_shard_bytes) {
+      shards.emplace_back();
+      current = 0;
+    }
+    shards.back().push_back(entry);
+    current += nbytes;
+    total += nbytes;
+  }
+  std::vector<std::string> written;
+  const fs::path root(dir);
+  if (shards.size() == 1) {
+    SaveSafetensors((root / "model.safetensors").string(), shards[0], metadata);
+    written.push_back("model.safetensors");
+  } else {
+    const size_t n = shards.size();
+    auto shard_name = [n](size_t i) {
+      char buf[64];
+      std::snprintf(buf, sizeof(buf), "model-%05zu-of-%05zu.safetensors", i + 1, n);
+      return std::string(buf);
+    };
+    Json weight_map = Json::object();
+    for (size_t i = 0; i < n; ++i) {
+      const std::string name = shard_name(i);
+      SaveSafetensors((root / name).string(), shards[i], metadata);
+      for (const auto& [tensor, t] : shards[i]) weight_map[tensor] = name;
+      written.push_back(name);
+    }
+    Json index = {{"metadata", {{"total_size", total}}}, {"weight_map", weight_map}};
+    const fs::path index_path = root / "model.safetensors.index.json";
+    const std::string tmp = index_path.string() + ".tmp";
+    {
+      std::ofstream out(tmp, std::ios::trunc);
+      if (!out) throw IoError("cannot write '" + tmp + "'");
+      out << DumpJson(index, 2) << "\n";
+      if (!out.flush()) throw IoError("error writing '" + tmp + "'");
+    }
+    fs::rename(tmp, index_path, ec);
+    if (ec) throw IoError("cannot rename '" + tmp + "': " + ec.message());
+    written.push_back("model.safetensors.index.json");
+  }
+  // Remove weight files of an earlier save that would otherwise describe another checkpoint.
+  const std::set<std::string> keep(written.begin(), written.end());
+  for (const auto& entry : fs::directory_iterator(root, ec)) {
+    const std::string name = entry.path().filename().string();
+    const bool shard = name.rfind("model-", 0) == 0 && name.find("-of-") != std::string::npos &&
+                       name.size() > 12 && name.substr(name.size() - 12) == ".safetensors";
+    const bool weights = name == "model.safetensors" || name == "model.safetensors.index.json";
+    if ((shard || weights) && !keep.count(name)) fs::remove(entry.path(), ec);
+  }
+  return written;
+}
+
+uint64_t ParseByteSize(const std::string& text) {
+  size_t i = 0;
+  while (i < text.size() && std::isdigit(static_cast<unsigned char>(text[i]))) ++i;
+  std::string unit = text.substr(i);
+  std::transform(unit.begin(), unit.end(), unit.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  static const std::map<std::string, uint64_t> kUnits = {
+      {"", 1},           {"B", 1},
+      {"KB", 1000ull},   {"MB", 1000ull * 1000},        {"GB", 1000ull * 1000 * 1000},
+      {"KIB", 1ull << 10}, {"MIB", 1ull << 20},         {"GIB", 1ull << 30}};
+  auto it = kUnits.find(unit);
+  if (i == 0 || i > 15 || it == kUnits.end()) {
+    throw InvalidArgument("invalid size '" + text + "': expected e.g. 5GB, 500MB, 64KiB or bytes");
+  }
+  return std::stoull(text.substr(0, i)) * it->second;
 }
 
 }  // namespace turnwise

@@ -114,6 +114,31 @@ void SaveSafetensors(const std::string& path,
                      const std::vector<std::pair<std::string, at::Tensor>>& tensors,
                      const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
 
+// Hugging Face's default shard limit ("5GB" in save_pretrained; decimal units, as HF uses).
+inline constexpr uint64_t kDefaultMaxShardBytes = 5'000'000'000ull;
+
+// Writes `tensors` as the weights of a Hugging Face model directory `dir` (created when needed),
+// the way transformers' save_pretrained does:
+//   * total size <= max_shard_bytes (or max_shard_bytes == 0): one `model.safetensors`;
+//   * otherwise shards `model-00001-of-0000N.safetensors` … and `model.safetensors.index.json`
+//     = {"metadata": {"total_size": <bytes of all tensors>}, "weight_map": {name: shard file}}.
+// Tensors are assigned to shards in the order given, a new shard starting when the next tensor
+// would push the current one past max_shard_bytes; a tensor larger than the limit gets a shard
+// of its own. Each file is written atomically (SaveSafetensors); the index is written after its
+// shards. Weight files of an earlier save in `dir` that this save does not rewrite
+// (model.safetensors, the index, model-*-of-*.safetensors) are removed afterwards, so the
+// directory always describes one checkpoint. Returns the file names written (no directory).
+// Throws as SaveSafetensors; IoError when `dir` cannot be created.
+std::vector<std::string> SaveShardedSafetensors(
+    const std::string& dir, const std::vector<std::pair<std::string, at::Tensor>>& tensors,
+    uint64_t max_shard_bytes = kDefaultMaxShardBytes,
+    const std::map<std::string, std::string>& metadata = {{"format", "pt"}});
+
+// Parses a shard size as HF writes it: "5GB", "500MB", "64KB", "10GiB", "1024" (bytes).
+// Units B, KB/MB/GB (powers of 1000) and KiB/MiB/GiB (powers of 1024), case-insensitive.
+// Throws InvalidArgument naming the text otherwise.
+uint64_t ParseByteSize(const std::string& text);
+
 // "F32" for float32 etc. Throws InvalidArgument for dtypes safetensors cannot hold.
 std::string SafetensorsDtypeName(c10::ScalarType type);
 

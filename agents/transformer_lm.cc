@@ -503,14 +503,14 @@ TransformerLM LoadPretrained(const std::string& dir, TransformerLMOptions option
   return model;
 }
 
-void SavePretrained(TransformerLM& model, const std::string& dir) {
+void SavePretrained(TransformerLM& model, const std::string& dir, uint64_t max_shard_bytes) {
   std::error_code ec;
   std::filesystem::create_directories(dir, ec);
   if (ec) throw IoError("cannot create model directory '" + dir + "': " + ec.message());
   ModelConfig config = model->config();
   config.torch_dtype = DtypeConfigName(model->dtype());
   config.Save((std::filesystem::path(dir) / "config.json").string());
-  model->SaveWeights((std::filesystem::path(dir) / "model.safetensors").string());
+  SaveShardedSafetensors(dir, model->NamedWeights(), max_shard_bytes, {{"format", "pt"}});
 }
 
 }  // namespace turnwise

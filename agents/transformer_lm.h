@@ -160,9 +160,12 @@ TORCH_MODULE(TransformerLM);
 // (model.safetensors or model.safetensors.index.json). options.init_weights is ignored.
 TransformerLM LoadPretrained(const std::string& dir, TransformerLMOptions options = {});
 
-// Writes `dir/config.json` (torch_dtype = the model dtype) and `dir/model.safetensors`,
-// creating `dir` when needed.
-void SavePretrained(TransformerLM& model, const std::string& dir);
+// Writes `dir/config.json` (torch_dtype = the model dtype) and the weights, creating `dir` when
+// needed: `model.safetensors`, or shards of at most `max_shard_bytes` with
+// `model.safetensors.index.json` when the weights are larger (SaveShardedSafetensors; 0 = never
+// shard). Stale weight files of an earlier save in `dir` are removed.
+void SavePretrained(TransformerLM& model, const std::string& dir,
+                    uint64_t max_shard_bytes = 5'000'000'000ull);
 
 }  // namespace turnwise
 

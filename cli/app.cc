@@ -29,6 +29,9 @@ int Run(int argc, char** argv) {
   AddWebCommand(app);
 #ifdef TURNWISE_WITH_TORCH
   AddTokenizerCommand(app);
+  AddTrainCommand(app);
+  AddModelCommand(app);
+  AddSftCommand(app);
 #endif
 
   try {

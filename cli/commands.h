@@ -16,6 +16,9 @@ void AddEvalCommand(CLI::App& app);
 void AddEnvServerCommand(CLI::App& app);
 #ifdef TURNWISE_WITH_TORCH
 void AddTokenizerCommand(CLI::App& app);
+void AddTrainCommand(CLI::App& app);
+void AddModelCommand(CLI::App& app);
+void AddSftCommand(CLI::App& app);
 #endif
 
 }  // namespace turnwise::cli

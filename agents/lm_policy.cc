@@ -1,0 +1,221 @@
+#include "agents/lm_policy.h"
+
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+
+#include <filesystem>
+
+#include "agents/chat_template.h"
+#include "agents/generation.h"
+#include "agents/tokenizer.h"
+#include "agents/transformer_lm.h"
+#include "core/error.h"
+#include "core/hash.h"
+
+namespace turnwise {
+namespace {
+
+const EncodeOptions kPlainText{.match_added_tokens = false};
+constexpr char kActionClose[] = "</action>";
+
+}  // namespace
+
+ConfigSchema LmPolicyOptions::Schema() {
+  ConfigSchema s;
+  s.Add({.path = "checkpoint", .type = FieldType::kString, .default_value = "",
+         .help = "model folder: config.json, model.safetensors[.index.json], tokenizer.json"});
+  s.Add({.path = "temperature", .type = FieldType::kNumber, .default_value = 1.0,
+         .help = "sampling temperature; 0 = greedy", .min = 0.0});
+  s.Add({.path = "top_p", .type = FieldType::kNumber, .default_value = 1.0,
+         .help = "nucleus mass in (0, 1]", .min = 1e-9, .max = 1.0});
+  s.Add({.path = "top_k", .type = FieldType::kInt, .default_value = 0,
+         .help = "keep the k most likely tokens; 0 = off", .min = 0.0});
+  s.Add({.path = "max_new_tokens", .type = FieldType::kInt, .default_value = 64,
+         .help = "tokens generated per turn at most", .min = 1.0});
+  s.Add({.path = "history_length", .type = FieldType::kInt, .default_value = 2,
+         .help = "turns of history in the prompt: k, 0 none, -1 all", .min = -1.0});
+  s.Add({.path = "threads", .type = FieldType::kInt, .default_value = 0,
+         .help = "LibTorch intra-op threads while acting; 0 = leave as is", .min = 0.0});
+  s.Add({.path = "seed", .type = FieldType::kInt, .default_value = 0,
+         .help = "mixed into each decision's seed", .min = 0.0});
+  s.Add({.path = "device", .type = FieldType::kString, .default_value = "cpu",
+         .help = "cpu, cuda, cuda:N"});
+  s.Add({.path = "dtype", .type = FieldType::kString, .default_value = "float32",
+         .help = "runtime dtype", .choices = {"float32", "bfloat16", "float16"}});
+  return s;
+}
+
+LmPolicyOptions LmPolicyOptions::FromJson(const Json& config) {
+  Json c;
+  try {
+    c = Schema().Validate(config);
+  } catch (const ConfigError& e) {
+    throw e.Under("policy");
+  }
+  LmPolicyOptions o;
+  o.checkpoint = c["checkpoint"].get<std::string>();
+  o.temperature = c["temperature"].get<double>();
+  o.top_p = c["top_p"].get<double>();
+  o.top_k = c["top_k"].get<int64_t>();
+  o.max_new_tokens = c["max_new_tokens"].get<int64_t>();
+  o.history_length = c["history_length"].get<int>();
+  o.threads = c["threads"].get<int>();
+  o.seed = c["seed"].get<uint64_t>();
+  o.device = c["device"].get<std::string>();
+  o.dtype = c["dtype"].get<std::string>();
+  return o;
+}
+
+Json LmPolicyOptions::ToJson() const {
+  return {{"checkpoint", checkpoint},         {"temperature", temperature},
+          {"top_p", top_p},                   {"top_k", top_k},
+          {"max_new_tokens", max_new_tokens}, {"history_length", history_length},
+          {"threads", threads},               {"seed", seed},
+          {"device", device},                 {"dtype", dtype}};
+}
+
+const std::string& LmSystemMessage() {
+  static const std::string kMessage =
+      "You are an agent that completes tasks by acting in an environment. Reply with brief "
+      "reasoning in <think></think>, then one admissible action in <action></action>.";
+  return kMessage;
+}
+
+std::string RenderUserPrompt(const PolicyInput& input, const PromptOptions& options) {
+  if (input.step == nullptr) throw InvalidArgument("policy lm: input without a step");
+  return RenderStepPrompt(input.env_name, input.task, input.history,
+                          input.step->observation.text, input.step->admissible_actions, options);
+}
+
+std::vector<int32_t> BuildPromptTokens(const Tokenizer& tokenizer, const std::string& user_message) {
+  const int32_t start = tokenizer.RequireTokenId(kChatMLStart);
+  const int32_t end = tokenizer.RequireTokenId(kChatMLEnd);
+  std::vector<int32_t> ids;
+  ids.reserve(64 + user_message.size() / 3);
+  auto message = [&](const std::string& role, const std::string& content) {
+    ids.push_back(start);
+    tokenizer.EncodeAppend(role + "\n" + content, &ids, kPlainText);
+    ids.push_back(end);
+    tokenizer.EncodeAppend("\n", &ids, kPlainText);
+  };
+  message("system", LmSystemMessage());
+  message("user", user_message);
+  ids.push_back(start);
+  tokenizer.EncodeAppend("assistant\n", &ids, kPlainText);
+  return ids;
+}
+
+std::vector<int32_t> BuildPromptTokens(const Tokenizer& tokenizer, const PolicyInput& input,
+                                       const PromptOptions& options) {
+  return BuildPromptTokens(tokenizer, RenderUserPrompt(input, options));
+}
+
+std::vector<int32_t> EncodeResponse(const Tokenizer& tokenizer, const std::string& response,
+                                    bool end_turn) {
+  std::vector<int32_t> ids = tokenizer.Encode(response, kPlainText);
+  if (end_turn) ids.push_back(tokenizer.RequireTokenId(kChatMLEnd));
+  return ids;
+}
+
+std::unique_ptr<LmPolicy> LmPolicy::Load(const LmPolicyOptions& options) {
+  if (options.checkpoint.empty()) throw ConfigError("policy.checkpoint", "a model folder is required");
+  const std::filesystem::path dir(options.checkpoint);
+  std::error_code ec;
+  if (!std::filesystem::is_directory(dir, ec)) {
+    throw NotFound("policy lm: checkpoint folder '" + options.checkpoint + "' does not exist");
+  }
+  const std::filesystem::path tok_path = dir / "tokenizer.json";
+  if (!std::filesystem::exists(tok_path, ec)) {
+    throw NotFound("policy lm: no tokenizer.json in '" + options.checkpoint + "'");
+  }
+  auto tokenizer = std::make_shared<const Tokenizer>(Tokenizer::FromFile(tok_path.string()));
+  TransformerLMOptions mo;
+  mo.device = options.device;
+  mo.dtype = options.dtype;
+  TransformerLM model = LoadPretrained(options.checkpoint, mo);
+  model->eval();
+  return std::make_unique<LmPolicy>(model.ptr(), std::move(tokenizer), options);
+}
+
+LmPolicy::LmPolicy(std::shared_ptr<TransformerLMImpl> model,
+                   std::shared_ptr<const Tokenizer> tokenizer, const LmPolicyOptions& options)
+    : model_(std::move(model)), tokenizer_(std::move(tokenizer)) {
+  TURNWISE_CHECK(model_ != nullptr && tokenizer_ != nullptr);
+  if (tokenizer_->VocabSize() > model_->config().vocab_size) {
+    throw InvalidArgument("policy lm: the tokenizer has " + std::to_string(tokenizer_->VocabSize()) +
+                          " ids but the model's vocab_size is " +
+                          std::to_string(model_->config().vocab_size));
+  }
+  tokenizer_->RequireTokenId(kChatMLStart);
+  im_end_id_ = tokenizer_->RequireTokenId(kChatMLEnd);
+  set_options(options);
+}
+
+LmPolicy::~LmPolicy() = default;
+
+void LmPolicy::set_options(const LmPolicyOptions& options) {
+  // Round-trip through the schema: the same checks (and messages) as a config file gets.
+  options_ = LmPolicyOptions::FromJson(options.ToJson());
+}
+
+PromptOptions LmPolicy::prompt_options() const {
+  PromptOptions p;
+  p.history_length = options_.history_length;
+  return p;
+}
+
+SamplingParams LmPolicy::sampling_params() const {
+  SamplingParams p;
+  p.temperature = options_.temperature;
+  p.top_p = options_.top_p;
+  p.top_k = options_.top_k;
+  p.max_new_tokens = options_.max_new_tokens;
+  p.stop_token_ids = {im_end_id_};
+  p.stop_strings = {kActionClose};
+  p.seed = options_.seed;
+  p.pad_token_id = im_end_id_;
+  return p;
+}
+
+std::vector<PolicyOutput> LmPolicy::Act(const std::vector<PolicyInput>& batch) {
+  std::vector<PolicyOutput> out(batch.size());
+  if (batch.empty()) return out;
+  if (options_.threads > 0) at::set_num_threads(options_.threads);
+  const PromptOptions prompt = prompt_options();
+  std::vector<std::vector<int32_t>> prompts;
+  prompts.reserve(batch.size());
+  SamplingParams params = sampling_params();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    out[i].prompt = RenderUserPrompt(batch[i], prompt);
+    out[i].prompt_tokens = BuildPromptTokens(*tokenizer_, out[i].prompt);
+    prompts.push_back(out[i].prompt_tokens);
+    params.row_seeds.push_back(HashCombine(options_.seed, batch[i].seed));
+  }
+  const Tokenizer& tok = *tokenizer_;
+  Detokenizer detok = [&tok](const std::vector<int32_t>& ids) { return tok.DecodeBytes(ids); };
+  std::vector<GeneratedSequence> generated;
+  try {
+    generated = Generate(*model_, prompts, params, detok);
+  } catch (const c10::Error& e) {
+    throw InvalidArgument(std::string("policy lm: generation failed: ") + e.what_without_backtrace());
+  }
+  for (size_t i = 0; i < batch.size(); ++i) {
+    PolicyOutput& o = out[i];
+    GeneratedSequence& g = generated[i];
+    o.response = tok.Decode(g.tokens, /*skip_special_tokens=*/true);
+    o.response_tokens = std::move(g.tokens);
+    o.logprobs = std::move(g.logprobs);
+    o.entropies = std::move(g.entropies);
+    ProjectedAction p = ProjectAction(o.response, batch[i].step->admissible_actions);
+    o.action = p.action;
+    o.format_valid = p.format_valid;
+    o.admissible = p.admissible;
+  }
+  return out;
+}
+
+std::unique_ptr<Policy> MakeLmPolicy(const Json& config) {
+  return LmPolicy::Load(LmPolicyOptions::FromJson(config));
+}
+
+}  // namespace turnwise

@@ -1,0 +1,128 @@
+// The `lm` policy: a local TransformerLM (agents/transformer_lm.h) with its tokenizer, acting in
+// any environment through the per-step prompt of agents/prompts.h.
+//
+// One decision, for every episode of a batch at once:
+//   RenderStepPrompt(env, task, last k turns, observation, admissible)      the user message
+//   ChatML [system: LmSystemMessage(), user: that message] + "<|im_start|>assistant\n"
+//   -> token ids (BuildPromptTokens)                                         PolicyOutput.prompt_tokens
+//   -> ONE batched Generate() call for the whole batch (KV cache), each row stopping at
+//      <|im_end|> or once "</action>" has been generated, each row seeded from its input's seed
+//   -> Decode (special tokens skipped)                                       PolicyOutput.response
+//   -> ProjectAction against the admissible actions                          PolicyOutput.action
+// response_tokens / logprobs / entropies are exactly what was sampled (token-in/token-out: the
+// learner trains on these ids, never on re-tokenized text). Log-probs and entropies follow
+// generation.h: raw logits at temperature 1 over the full vocabulary.
+//
+// Training code builds its rows with the same free functions (BuildPromptTokens,
+// EncodeResponse), so SFT targets, RL rows and what the policy saw are token-identical.
+//
+// This header is torch-free (the model type is only forward-declared): the policy factory and
+// the CLI include it without parsing LibTorch. Include agents/transformer_lm.h to use model().
+//
+// Thread safety: one caller at a time (Policy's contract). Act() sets the calling thread's
+// LibTorch intra-op thread count to `threads` when that is > 0.
+#ifndef TURNWISE_AGENTS_LM_POLICY_H_
+#define TURNWISE_AGENTS_LM_POLICY_H_
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "agents/policy.h"
+#include "agents/prompts.h"
+#include "core/config.h"
+#include "core/json.h"
+
+namespace turnwise {
+
+class Tokenizer;
+class TransformerLMImpl;
+struct SamplingParams;
+
+// The `lm` policy's config keys (MakePolicy("lm", config); errors name "policy.<key>").
+struct LmPolicyOptions {
+  std::string checkpoint;      // an HF-layout folder: config.json, weights, tokenizer.json
+  double temperature = 1.0;    // 0 = greedy
+  double top_p = 1.0;          // (0, 1]
+  int64_t top_k = 0;           // 0 = off
+  int64_t max_new_tokens = 64; // per turn; a longer response is cut (and its action projected)
+  int history_length = 2;      // PromptOptions::history_length (-1 full, 0 none, k last k)
+  int threads = 0;             // LibTorch intra-op threads for Act(); 0 = leave as is
+  uint64_t seed = 0;           // mixed into every input's seed
+  std::string device = "cpu";  // TransformerLMOptions
+  std::string dtype = "float32";
+
+  // The schema of the keys above, with their defaults ("checkpoint" required by FromJson).
+  static ConfigSchema Schema();
+  // Validates `config` (ConfigError naming "policy.<key>") and fills the defaults.
+  static LmPolicyOptions FromJson(const Json& config);
+  Json ToJson() const;
+};
+
+// The system message of every lm prompt.
+const std::string& LmSystemMessage();
+
+// The user message for one decision (RenderStepPrompt with the input's env, task, history,
+// observation and admissible actions).
+std::string RenderUserPrompt(const PolicyInput& input, const PromptOptions& options);
+
+// ChatML-formatted prompt ids: system message, `user_message`, then the assistant generation
+// prompt. The framing tokens (<|im_start|>, <|im_end|>) are the tokenizer's special tokens; the
+// message contents are encoded with added-token matching OFF, so an observation containing
+// "<|im_end|>" cannot inject a control token. For ordinary text the ids equal
+// tokenizer.Encode(RenderChatML(...)). Throws NotFound when the tokenizer lacks the ChatML tokens.
+std::vector<int32_t> BuildPromptTokens(const Tokenizer& tokenizer, const std::string& user_message);
+// RenderUserPrompt + the above: what the lm policy feeds the model for `input`.
+std::vector<int32_t> BuildPromptTokens(const Tokenizer& tokenizer, const PolicyInput& input,
+                                       const PromptOptions& options);
+
+// Response text -> ids (added-token matching off), plus the <|im_end|> id when `end_turn`: the
+// target of a supervised turn ("<think>…</think><action>…</action>" + <|im_end|>).
+std::vector<int32_t> EncodeResponse(const Tokenizer& tokenizer, const std::string& response,
+                                    bool end_turn);
+
+class LmPolicy : public Policy {
+ public:
+  // Loads options.checkpoint (LoadPretrained + tokenizer.json). Throws IoError / NotFound /
+  // InvalidArgument naming the folder or file; InvalidArgument when the tokenizer has ids the
+  // model's embedding table does not (vocab mismatch) or lacks the ChatML tokens.
+  static std::unique_ptr<LmPolicy> Load(const LmPolicyOptions& options);
+
+  // Wraps an in-memory model and tokenizer (SFT evaluation, the RL trainer: no save/load round
+  // trip). options.checkpoint is ignored. The model is shared, not copied: training it changes
+  // what Act() generates.
+  LmPolicy(std::shared_ptr<TransformerLMImpl> model, std::shared_ptr<const Tokenizer> tokenizer,
+           const LmPolicyOptions& options);
+  ~LmPolicy() override;
+
+  std::string name() const override { return "lm"; }
+  // One batched Generate over the whole batch. Inputs need `step` (InvalidArgument otherwise);
+  // `env` is not used. Row i samples with seed HashCombine(options.seed, batch[i].seed).
+  std::vector<PolicyOutput> Act(const std::vector<PolicyInput>& batch) override;
+
+  TransformerLMImpl& model() { return *model_; }
+  const std::shared_ptr<TransformerLMImpl>& model_ptr() const { return model_; }
+  const Tokenizer& tokenizer() const { return *tokenizer_; }
+  const std::shared_ptr<const Tokenizer>& tokenizer_ptr() const { return tokenizer_; }
+  const LmPolicyOptions& options() const { return options_; }
+  PromptOptions prompt_options() const;
+  // Changes the sampling knobs (e.g. greedy for evaluation, then back). Validated as FromJson.
+  void set_options(const LmPolicyOptions& options);
+  // The Generate parameters of Act() (stop token <|im_end|>, stop string "</action>"), without
+  // row seeds.
+  SamplingParams sampling_params() const;
+
+ private:
+  std::shared_ptr<TransformerLMImpl> model_;
+  std::shared_ptr<const Tokenizer> tokenizer_;
+  LmPolicyOptions options_;
+  int32_t im_end_id_ = 0;
+};
+
+// MakePolicy("lm", config): LmPolicy::Load(LmPolicyOptions::FromJson(config)).
+std::unique_ptr<Policy> MakeLmPolicy(const Json& config);
+
+}  // namespace turnwise
+
+#endif  // TURNWISE_AGENTS_LM_POLICY_H_

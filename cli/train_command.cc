@@ -1,0 +1,72 @@
+// `turnwise train --config FILE [--set key=value …] [--resume RUN_DIR] [--web-port P]`: multi-turn
+// RL training (training/trainer.h). Prints a before/after success table and how to open the UI.
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/table.h"
+#include "core/config.h"
+#include "core/error.h"
+#include "storage/store.h"
+#include "training/trainer.h"
+#include "web/server.h"
+
+namespace turnwise::cli {
+namespace {
+
+void PrintBeforeAfter(const TrainResult& r, std::ostream& out) {
+  if (r.after.empty()) return;
+  TextTable table({"split", "success before", "success after", "change"});
+  for (auto it = r.after.begin(); it != r.after.end(); ++it) {
+    double after = it.value().value("success_rate", 0.0);
+    bool has_before = r.before.contains(it.key());
+    double before = has_before ? r.before[it.key()].value("success_rate", 0.0) : 0.0;
+    table.AddRow({it.key(), has_before ? FormatNumber(100 * before, 1) + "%" : "-", FormatNumber(100 * after, 1) + "%",
+                  has_before ? (after >= before ? "+" : "") + FormatNumber(100 * (after - before), 1) + " points" : "-"});
+  }
+  out << "\n";
+  table.Print(out);
+}
+
+}  // namespace
+
+void AddTrainCommand(CLI::App& app) {
+  struct Options {
+    std::string config;
+    std::vector<std::string> sets;
+    std::string resume;
+    int web_port = -1;
+  };
+  auto o = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("train", "Multi-turn RL training (rollout, advantages, PPO updates, checkpoints)");
+  cmd->add_option("--config", o->config, "Run config (JSON; see configs/)");
+  cmd->add_option("--set", o->sets, "Override a config key, e.g. --set optim.lr=1e-5");
+  cmd->add_option("--resume", o->resume, "Continue the run in this directory from its latest checkpoint");
+  cmd->add_option("--web-port", o->web_port, "Also serve the web UI API on this port while training");
+  cmd->callback([o] {
+    if (o->config.empty() && o->resume.empty()) throw InvalidArgument("train: give --config FILE or --resume RUN_DIR");
+    if (!o->resume.empty() && (!o->config.empty() || !o->sets.empty())) {
+      throw InvalidArgument("train: --resume takes the run's own config.json; drop --config/--set");
+    }
+    Json config = o->config.empty() ? Json::object() : LoadConfig(o->config, o->sets, TrainConfigSchema());
+    std::unique_ptr<WebServer> web;
+    if (o->web_port >= 0) {
+      std::string db = o->resume.empty() ? config["output"]["db"].get<std::string>()
+                                         : ReadJsonFile(o->resume + "/config.json")["output"]["db"].get<std::string>();
+      if (std::filesystem::path(db).has_parent_path()) std::filesystem::create_directories(std::filesystem::path(db).parent_path());
+      StoreWriter::Open(db)->Close();  // the schema must exist before a read-only server opens it
+      web = std::make_unique<WebServer>(db, WebServer::Options{.port = o->web_port});
+      int port = web->Start();
+      std::cout << "web: live run at http://127.0.0.1:" << port << "/" << std::endl;
+    }
+    TrainOptions options;
+    options.resume_dir = o->resume;
+    TrainResult r = Train(config, options, std::cout);
+    PrintBeforeAfter(r, std::cout);
+    std::cout << "\nrun " << r.run_id << " in " << r.run_dir << "; open it with:\n  turnwise web --db " << r.db
+              << "\n";
+    if (web) web->Stop();
+  });
+}
+
+}  // namespace turnwise::cli

@@ -1,0 +1,273 @@
+// SFT: demonstrations (labels are the expert's even when the executed action is random), the
+// response-only loss mask against a hand-computed loss, schedule and batching helpers, config
+// errors, and a tiny run whose loss falls.
+#include "training/sft.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <set>
+#include <sstream>
+
+#include "agents/generation.h"
+#include "agents/lm_policy.h"
+#include "agents/tokenizer.h"
+#include "agents/transformer_lm.h"
+#include "core/error.h"
+#include "envs/registry.h"
+#include "tests/agents/lm_test_util.h"
+#include "tests/agents/model_test_util.h"
+#include "training/sft_loss.h"
+
+namespace turnwise {
+namespace {
+
+namespace fs = std::filesystem;
+
+class ThreadsEnv : public ::testing::Environment {
+ public:
+  void SetUp() override { at::set_num_threads(2); }
+};
+const auto* const kEnv = ::testing::AddGlobalTestEnvironment(new ThreadsEnv);
+
+TEST(SftDemonstrations, NoisyExpertLabelsAreTheExpertsActionInEveryVisitedState) {
+  DemoCollectionOptions o;
+  o.episodes = 6;
+  o.policy = "noisy_expert";
+  o.noise = 0.5;
+  o.seed = 3;
+  DemoStats stats;
+  std::vector<Demonstration> demos = CollectDemonstrations(o, &stats);
+  EXPECT_EQ(stats.episodes, 6);
+  EXPECT_EQ(stats.states, static_cast<int64_t>(demos.size()));
+  EXPECT_GT(stats.random_actions, 0);
+  // Replay every state from its executed history and ask the expert there.
+  auto env = EnvRegistry::Make("household");
+  int64_t off_label = 0;
+  // Demonstrations come in episode order; replay each episode with the executed actions.
+  size_t i = 0;
+  for (int64_t episode = 0; episode < 6; ++episode) {
+    StepResult s = env->Reset({.seed = static_cast<uint64_t>(episode),
+                               .task_id = "train/" + std::to_string(episode), .split = "train"});
+    for (size_t turn = 0; !s.done(); ++turn, ++i) {
+      ASSERT_LT(i, demos.size());
+      const Demonstration& d = demos[i];
+      ASSERT_EQ(d.history.size(), turn);
+      EXPECT_EQ(d.observation, s.observation.text);
+      EXPECT_EQ(d.admissible, s.admissible_actions);
+      EXPECT_EQ(d.action, *env->ExpertAction());
+      EXPECT_EQ(d.task, ExtractTask(d.history.empty() ? d.observation : d.history[0].observation));
+      // The next demonstration's history tells what was executed here.
+      const std::string executed =
+          i + 1 < demos.size() && demos[i + 1].history.size() == turn + 1
+              ? demos[i + 1].history.back().action
+              : d.action;
+      off_label += executed != d.action;
+      s = env->Step(executed);
+    }
+  }
+  EXPECT_EQ(i, demos.size());
+  EXPECT_GT(off_label, 0);
+}
+
+TEST(SftDemonstrations, ExpertDemonstrationsAreDeterministic) {
+  DemoCollectionOptions o;
+  o.episodes = 3;
+  o.policy = "expert";
+  auto a = CollectDemonstrations(o), b = CollectDemonstrations(o);
+  ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].action, b[i].action);
+  o.split = "nope";
+  EXPECT_THROW(CollectDemonstrations(o), NotFound);
+}
+
+TEST(SftTargets, ThinkTextIsShortAndTheResponseHasTheFormat) {
+  EXPECT_EQ(TargetResponse("go to desk 1"),
+            "<think>" + ThinkText("go to desk 1") + "</think><action>go to desk 1</action>");
+  for (const char* a : {"go to desk 1", "open drawer 2", "take mug 1 from desk 1",
+                        "move mug 1 to shelf 1", "heat mug 1 with microwave 1", "use desklamp 1",
+                        "look"}) {
+    EXPECT_LE(ThinkText(a).size(), 40u) << a;
+    ProjectedAction p = ProjectAction(TargetResponse(a), {a});
+    EXPECT_TRUE(p.format_valid && p.admissible) << a;
+    EXPECT_EQ(p.action, a);
+  }
+}
+
+TEST(SftTargets, ExampleIsThePolicysPromptPlusTheTargetAndEndOfTurn) {
+  Tokenizer tok = testing_util::TinyHouseholdTokenizer();
+  DemoCollectionOptions o;
+  o.episodes = 1;
+  o.policy = "expert";
+  std::vector<Demonstration> demos = CollectDemonstrations(o);
+  ASSERT_GE(demos.size(), 2u);
+  const Demonstration& d = demos[1];
+  PromptOptions po;
+  po.history_length = 1;
+  SftExample e = MakeSftExample(tok, d, po);
+  StepResult step;
+  step.observation.text = d.observation;
+  step.admissible_actions = d.admissible;
+  PolicyInput in{.env_name = "household", .task = d.task, .history = d.history, .step = &step};
+  EXPECT_EQ(e.prompt, BuildPromptTokens(tok, in, po));
+  ASSERT_FALSE(e.response.empty());
+  EXPECT_EQ(e.response.back(), tok.RequireTokenId("<|im_end|>"));
+  EXPECT_EQ(tok.Decode(std::vector<int32_t>(e.response.begin(), e.response.end() - 1)),
+            TargetResponse(d.action));
+  // The whole row's text is what the tokenizer trainer sees.
+  EXPECT_EQ(tok.Decode(e.prompt) + tok.Decode(e.response) + "\n", DemonstrationText(d, po));
+}
+
+// Hand-checked: the loss is the mean over exactly the 5 response tokens of -log p, each taken
+// from a separate full forward pass of that one sequence.
+TEST(SftLoss, MaskCoversExactlyTheResponseTokens) {
+  TransformerLM model(testing_util::Qwen2Config());
+  testing_util::RandomizeWeights(*model, 5);
+  SftExample a{{1, 2, 3}, {4, 5}};
+  SftExample b{{6}, {7, 8, 9}};
+  SftBatchLoss l = SftLoss(*model, {&a, &b});
+  EXPECT_EQ(l.response_tokens, 5);
+  EXPECT_EQ(l.total_tokens, 9);
+  TokenScores s = Score(*model, {a.prompt, b.prompt}, {a.response, b.response});
+  EXPECT_TRUE(at::equal(s.mask, at::tensor(std::vector<float>{1, 1, 0, 1, 1, 1}).view({2, 3})));
+
+  at::NoGradGuard no_grad;
+  auto logp = [&](std::vector<int64_t> seq) {
+    at::Tensor ids = at::tensor(seq, at::kLong).view({1, -1});
+    return at::log_softmax(model->forward(ids), -1)[0];  // [T, V]
+  };
+  at::Tensor la = logp({1, 2, 3, 4, 5}), lb = logp({6, 7, 8, 9});
+  // Position t predicts token t+1: response tokens of a at 3, 4 (predicted from 2, 3), of b 1..3.
+  const double nll = -(la[2][4].item<double>() + la[3][5].item<double>() + lb[0][7].item<double>() +
+                       lb[1][8].item<double>() + lb[2][9].item<double>());
+  EXPECT_NEAR(l.loss.item<double>(), nll / 5.0, 1e-5);
+}
+
+TEST(SftLoss, CountsOnlyResponseTokensWhateverThePromptLength) {
+  TransformerLM model(testing_util::Qwen2Config());
+  SftExample a{{1, 2, 3, 10, 11, 12}, {4, 5}};
+  EXPECT_EQ(SftLoss(*model, {&a}).response_tokens, 2);
+  SftExample empty_response{{1, 2}, {}};
+  SftExample c{{3}, {4}};
+  EXPECT_EQ(SftLoss(*model, {&empty_response, &c}).response_tokens, 1);
+}
+
+TEST(SftSchedule, WarmupThenCosineToMinimum) {
+  // warm-up 10 steps to 1e-3, cosine to 1e-4 over the remaining 90.
+  EXPECT_NEAR(CosineLearningRate(0, 100, 10, 1e-3, 1e-4), 1e-4, 1e-12);
+  EXPECT_NEAR(CosineLearningRate(4, 100, 10, 1e-3, 1e-4), 5e-4, 1e-12);
+  EXPECT_NEAR(CosineLearningRate(10, 100, 10, 1e-3, 1e-4), 1e-3, 1e-12);
+  EXPECT_NEAR(CosineLearningRate(55, 100, 10, 1e-3, 1e-4), 5.5e-4, 1e-12);  // halfway: mean
+  EXPECT_NEAR(CosineLearningRate(100, 100, 10, 1e-3, 1e-4), 1e-4, 1e-12);
+  EXPECT_NEAR(CosineLearningRate(0, 100, 0, 1e-3, 0), 1e-3, 1e-12);
+}
+
+TEST(SftBatching, EveryRowOnceAndWithinTheTokenBudget) {
+  std::vector<int64_t> lengths;
+  Rng gen(1);
+  for (int i = 0; i < 500; ++i) lengths.push_back(50 + static_cast<int64_t>(gen.Uniform(400)));
+  lengths.push_back(5000);  // longer than the budget: alone
+  Rng rng(2);
+  auto batches = TokenBudgetBatches(lengths, 2048, rng);
+  std::multiset<size_t> seen;
+  for (const auto& b : batches) {
+    int64_t longest = 0;
+    for (size_t i : b) {
+      seen.insert(i);
+      longest = std::max(longest, lengths[i]);
+    }
+    if (b.size() > 1) {
+      EXPECT_LE(longest * static_cast<int64_t>(b.size()), 2048);
+    }
+    if (longest == 5000) {
+      EXPECT_EQ(b.size(), 1u);
+    }
+  }
+  EXPECT_EQ(seen.size(), lengths.size());
+  for (size_t i = 0; i < lengths.size(); ++i) EXPECT_EQ(seen.count(i), 1u);
+  Rng again(2);
+  EXPECT_EQ(TokenBudgetBatches(lengths, 2048, again), batches);  // seeded
+}
+
+std::string KeyOf(const Json& config) {
+  std::ostringstream log;
+  try {
+    RunSft(config, log);
+  } catch (const ConfigError& e) {
+    return e.key_path();
+  }
+  return "<no error>";
+}
+
+TEST(SftConfig, ErrorsNameTheKeyPath) {
+  EXPECT_EQ(KeyOf({{"train", {{"lrr", 1e-3}}}}), "train.lrr");
+  EXPECT_EQ(KeyOf({{"train", {{"lr", "fast"}}}}), "train.lr");
+  EXPECT_EQ(KeyOf({{"data", {{"policy", "random"}}}}), "data.policy");
+  EXPECT_EQ(KeyOf({{"data", {{"noise", 1.5}}}}), "data.noise");
+  EXPECT_EQ(KeyOf({{"model", {{"preset", "giant"}}}}), "model.preset");
+  EXPECT_EQ(KeyOf({{"eval", {{"split", "test"}}}}), "eval.split");
+  EXPECT_EQ(KeyOf({{"data", {{"split", "test"}}}}), "data.split");
+  EXPECT_EQ(KeyOf({{"env", {{"config", {{"max_stepz", 3}}}}}}), "env.config.max_stepz");
+  EXPECT_EQ(KeyOf({{"envv", {{"name", "household"}}}}), "envv");
+  // A bad architecture override names its place in the sft config.
+  fs::path dir = testing_util::TempDir("sft_bad_override");
+  Json c = {{"out_dir", dir.string()},
+            {"data", {{"episodes", 1}, {"policy", "expert"}}},
+            {"tokenizer", {{"vocab_size", 300}}},
+            {"model", {{"overrides", {{"num_attention_heads", 3}}}}},
+            {"eval", {{"enabled", false}}}};
+  EXPECT_EQ(KeyOf(c).rfind("model.overrides", 0), 0u) << KeyOf(c);
+  fs::remove_all(dir);
+  // An unknown env lists the known ones.
+  std::ostringstream log;
+  EXPECT_THROW(RunSft({{"env", {{"name", "kitchen"}}}}, log), NotFound);
+}
+
+// A few dozen steps on expert demonstrations of a handful of tasks: the loss falls measurably,
+// and the final checkpoint is a complete folder the lm policy loads.
+TEST(SftRun, TinyRunLowersTheLossAndWritesCheckpoints) {
+  fs::path dir = testing_util::TempDir("sft_run");
+  Json c = {{"seed", 1},
+            {"threads", 2},
+            {"out_dir", dir.string()},
+            {"data", {{"episodes", 12}, {"policy", "noisy_expert"}, {"noise", 0.2}}},
+            {"prompt", {{"history_length", 1}}},
+            {"tokenizer", {{"vocab_size", 700}}},
+            {"model",
+             {{"preset", "tiny"},
+              {"overrides", {{"hidden_size", 64}, {"intermediate_size", 128},
+                             {"num_hidden_layers", 2}, {"head_dim", 16}}},
+              {"max_shard_size", "100KB"}}},
+            {"train", {{"steps", 40}, {"batch_tokens", 6000}, {"lr", 3e-3}, {"min_lr", 3e-4},
+                       {"warmup_steps", 5}, {"log_every", 5}, {"checkpoint_every", 20}}},
+            {"eval", {{"enabled", true}, {"episodes", 2}, {"max_turns", 2}, {"max_new_tokens", 8}}}};
+  std::ostringstream log;
+  SftResult r = RunSft(c, log);
+  EXPECT_EQ(r.steps, 40);
+  EXPECT_EQ(static_cast<int64_t>(r.losses.size()), 40);
+  EXPECT_LT(r.final_loss, 0.6 * r.first_loss) << log.str();
+  EXPECT_GT(r.train_tokens, 0);
+  EXPECT_NE(log.str().find("tokens/s"), std::string::npos);
+  for (const char* sub : {"checkpoint-000020", "final"}) {
+    const fs::path ck = dir / sub;
+    for (const char* f : {"config.json", "tokenizer.json", "optimizer.pt", "sft_config.json",
+                          "trainer_state.json", "model.safetensors.index.json"}) {
+      EXPECT_TRUE(fs::exists(ck / f)) << ck / f;
+    }
+  }
+  EXPECT_EQ(r.final_checkpoint, (dir / "final").string());
+  ASSERT_TRUE(r.evaluated);
+  EXPECT_EQ(r.eval.episodes, 2);
+  EXPECT_TRUE(fs::exists(dir / "final" / "eval_results.json"));
+  // The checkpoint is a working policy.
+  auto policy = MakePolicy("lm", {{"checkpoint", r.final_checkpoint}, {"temperature", 0.0},
+                                  {"max_new_tokens", 8}});
+  EXPECT_EQ(policy->name(), "lm");
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace turnwise

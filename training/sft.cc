@@ -1,0 +1,640 @@
+#include "training/sft.h"
+
+#include <ATen/Parallel.h>
+#include <c10/util/Exception.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <numbers>
+#include <tuple>
+
+#include "agents/bpe_trainer.h"
+#include "agents/chat_template.h"
+#include "agents/generation.h"
+#include "agents/lm_policy.h"
+#include "agents/model_config.h"
+#include "agents/safetensors.h"
+#include "agents/tokenizer.h"
+#include "agents/transformer_lm.h"
+#include "core/error.h"
+#include "core/text.h"
+#include "envs/episode_runner.h"
+#include "envs/registry.h"
+#include "storage/store.h"
+#include "training/checkpoint.h"
+#include "training/sft_loss.h"
+
+namespace turnwise {
+namespace {
+
+namespace fs = std::filesystem;
+
+double Now() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+std::string Fixed(double v, int digits) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
+  return buf;
+}
+
+std::string Sci(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%.2e", v);
+  return buf;
+}
+
+ConfigSchema BuildSchema() {
+  ConfigSchema s;
+  s.Add({.path = "seed", .type = FieldType::kInt, .default_value = 0,
+         .help = "seed of demonstrations, init, batching and evaluation", .min = 0.0});
+  s.Add({.path = "out_dir", .type = FieldType::kString, .default_value = "runs/sft",
+         .help = "checkpoints go to <out_dir>/checkpoint-<step> and <out_dir>/final"});
+  s.Add({.path = "threads", .type = FieldType::kInt, .default_value = 2,
+         .help = "LibTorch intra-op threads for training and evaluation", .min = 1.0});
+  s.Add({.path = "env.name", .type = FieldType::kString, .default_value = "household",
+         .help = "registered environment"});
+  s.Add({.path = "env.config", .type = FieldType::kOpen, .default_value = Json::object(),
+         .help = "the environment's own config"});
+  s.Add({.path = "data.split", .type = FieldType::kString, .default_value = "train",
+         .help = "split the demonstrations come from"});
+  s.Add({.path = "data.episodes", .type = FieldType::kInt, .default_value = 500,
+         .help = "demonstration episodes", .min = 1.0});
+  s.Add({.path = "data.policy", .type = FieldType::kString, .default_value = "noisy_expert",
+         .help = "behaviour policy; labels are always the expert's",
+         .choices = {"expert", "noisy_expert"}});
+  s.Add({.path = "data.noise", .type = FieldType::kNumber, .default_value = 0.2,
+         .help = "noisy_expert: chance of executing a random admissible action", .min = 0.0,
+         .max = 1.0});
+  s.Add({.path = "data.max_turns", .type = FieldType::kInt, .default_value = 0,
+         .help = "turns per demonstration episode; 0 = the env's limit", .min = 0.0});
+  s.Add({.path = "prompt.history_length", .type = FieldType::kInt, .default_value = 2,
+         .help = "turns of history in each prompt (k, 0 none, -1 all)", .min = -1.0});
+  s.Add({.path = "tokenizer.path", .type = FieldType::kString, .default_value = "",
+         .help = "tokenizer.json to use; empty = train a BPE on the demonstrations"});
+  s.Add({.path = "tokenizer.vocab_size", .type = FieldType::kInt, .default_value = 3000,
+         .help = "size of the trained tokenizer (specials + 256 bytes + merges)", .min = 259.0});
+  s.Add({.path = "tokenizer.pattern", .type = FieldType::kString, .default_value = "gpt2",
+         .help = "pre-tokenizer split pattern of the trained tokenizer",
+         .choices = {"gpt2", "qwen2"}});
+  s.Add({.path = "tokenizer.max_documents", .type = FieldType::kInt, .default_value = 4000,
+         .help = "demonstrations the tokenizer is trained on at most", .min = 1.0});
+  s.Add({.path = "model.preset", .type = FieldType::kString, .default_value = "small",
+         .help = "architecture preset", .choices = ModelConfig::PresetNames()});
+  s.Add({.path = "model.overrides", .type = FieldType::kOpen, .default_value = Json::object(),
+         .help = "config.json fields replacing the preset's (num_hidden_layers, hidden_size, ...)"});
+  s.Add({.path = "model.init_from", .type = FieldType::kString, .default_value = "",
+         .help = "start from this model folder instead of a fresh preset (its tokenizer is used)"});
+  s.Add({.path = "model.max_shard_size", .type = FieldType::kString, .default_value = "5GB",
+         .help = "largest safetensors shard of a checkpoint (\"0\" = never shard)"});
+  s.Add({.path = "train.steps", .type = FieldType::kInt, .default_value = 0,
+         .help = "optimizer steps; 0 = train.epochs over the demonstrations", .min = 0.0});
+  s.Add({.path = "train.epochs", .type = FieldType::kNumber, .default_value = 1.0,
+         .help = "passes over the demonstrations when train.steps is 0", .min = 0.0});
+  s.Add({.path = "train.batch_tokens", .type = FieldType::kInt, .default_value = 8192,
+         .help = "padded tokens per minibatch at most", .min = 1.0});
+  s.Add({.path = "train.lr", .type = FieldType::kNumber, .default_value = 1e-3,
+         .help = "peak learning rate", .min = 0.0});
+  s.Add({.path = "train.min_lr", .type = FieldType::kNumber, .default_value = 1e-4,
+         .help = "learning rate at the end of the cosine decay", .min = 0.0});
+  s.Add({.path = "train.warmup_steps", .type = FieldType::kInt, .default_value = 30,
+         .help = "linear warm-up steps", .min = 0.0});
+  s.Add({.path = "train.weight_decay", .type = FieldType::kNumber, .default_value = 0.01,
+         .help = "AdamW decoupled weight decay", .min = 0.0});
+  s.Add({.path = "train.beta1", .type = FieldType::kNumber, .default_value = 0.9,
+         .help = "AdamW beta1", .min = 0.0, .max = 1.0});
+  s.Add({.path = "train.beta2", .type = FieldType::kNumber, .default_value = 0.95,
+         .help = "AdamW beta2", .min = 0.0, .max = 1.0});
+  s.Add({.path = "train.grad_clip", .type = FieldType::kNumber, .default_value = 1.0,
+         .help = "gradient norm clip; 0 = off", .min = 0.0});
+  s.Add({.path = "train.log_every", .type = FieldType::kInt, .default_value = 10,
+         .help = "steps between progress lines", .min = 1.0});
+  s.Add({.path = "train.checkpoint_every", .type = FieldType::kInt, .default_value = 0,
+         .help = "steps between checkpoints; 0 = only the final one", .min = 0.0});
+  s.Add({.path = "train.max_seconds", .type = FieldType::kNumber, .default_value = 0.0,
+         .help = "stop training after this wall time (the schedule is not stretched); 0 = off",
+         .min = 0.0});
+  s.Add({.path = "eval.enabled", .type = FieldType::kBool, .default_value = true,
+         .help = "evaluate the final model with the lm policy at greedy decoding"});
+  s.Add({.path = "eval.split", .type = FieldType::kString, .default_value = "valid_seen",
+         .help = "held-out split"});
+  s.Add({.path = "eval.episodes", .type = FieldType::kInt, .default_value = 0,
+         .help = "episodes; 0 = every task of the split", .min = 0.0});
+  s.Add({.path = "eval.max_turns", .type = FieldType::kInt, .default_value = 0,
+         .help = "turns per episode; 0 = the env's limit", .min = 0.0});
+  s.Add({.path = "eval.batch_size", .type = FieldType::kInt, .default_value = 64,
+         .help = "episodes in flight (one batched generation per turn); 0 = all", .min = 0.0});
+  s.Add({.path = "eval.max_new_tokens", .type = FieldType::kInt, .default_value = 48,
+         .help = "tokens generated per turn at most", .min = 1.0});
+  s.Add({.path = "store.db", .type = FieldType::kString, .default_value = "",
+         .help = "trajectory store for metrics and eval episodes; empty = none"});
+  s.Add({.path = "store.name", .type = FieldType::kString, .default_value = "",
+         .help = "run name in the store"});
+  return s;
+}
+
+void CheckSplit(const EnvSpec& spec, const std::string& split, const std::string& key) {
+  if (spec.splits.count(split)) return;
+  std::vector<std::string> known;
+  for (const auto& [name, n] : spec.splits) known.push_back(name);
+  throw ConfigError(key, UnknownNameMessage("split", split, known));
+}
+
+PolicyInput InputOf(const Demonstration& demo, StepResult* step) {
+  step->observation.text = demo.observation;
+  step->admissible_actions = demo.admissible;
+  PolicyInput in;
+  in.env_name = demo.env_name;
+  in.task = demo.task;
+  in.history = demo.history;
+  in.step = step;
+  return in;
+}
+
+}  // namespace
+
+const ConfigSchema& SftConfigSchema() {
+  static const ConfigSchema kSchema = BuildSchema();
+  return kSchema;
+}
+
+std::vector<Demonstration> CollectDemonstrations(const DemoCollectionOptions& o, DemoStats* stats) {
+  if (o.policy != "expert" && o.policy != "noisy_expert") {
+    throw NotFound(UnknownNameMessage("demonstration policy", o.policy, {"expert", "noisy_expert"}));
+  }
+  std::unique_ptr<Env> env = EnvRegistry::Make(o.env, o.env_config);
+  const EnvSpec spec = env->Spec();
+  auto split = spec.splits.find(o.split);
+  if (split == spec.splits.end() || split->second <= 0) {
+    std::vector<std::string> known;
+    for (const auto& [name, n] : spec.splits) known.push_back(name);
+    throw NotFound(UnknownNameMessage("split of " + o.env, o.split, known));
+  }
+  const double noise = o.policy == "noisy_expert" ? o.noise : 0.0;
+  DemoStats local;
+  std::vector<Demonstration> demos;
+  RngStreams streams(o.seed);
+  for (int64_t i = 0; i < o.episodes; ++i) {
+    Rng rng = streams.Stream("sft/demo", static_cast<uint64_t>(i));
+    const std::string task_id = o.split + "/" + std::to_string(i % split->second);
+    StepResult last = env->Reset({.seed = static_cast<uint64_t>(i), .task_id = task_id, .split = o.split});
+    const std::string task = ExtractTask(last.observation.text);
+    const std::string task_type = env->TaskType();
+    std::vector<HistoryEntry> history;
+    int64_t turns = 0;
+    while (!last.done() && (o.max_turns <= 0 || turns < o.max_turns)) {
+      std::optional<std::string> label = env->ExpertAction();
+      if (!label) {
+        throw FailedPrecondition("environment '" + o.env + "' has no scripted expert for " + task_id);
+      }
+      Demonstration d;
+      d.env_name = o.env;
+      d.task = task;
+      d.task_type = task_type;
+      d.history = history;
+      d.observation = last.observation.text;
+      d.admissible = last.admissible_actions;
+      d.action = *label;
+      std::string executed = *label;
+      if (noise > 0 && rng.Bernoulli(noise) && !last.admissible_actions.empty()) {
+        executed = last.admissible_actions[rng.Uniform(last.admissible_actions.size())];
+      }
+      local.random_actions += executed != *label;
+      demos.push_back(std::move(d));
+      history.push_back({last.observation.text, executed});
+      last = env->Step(executed);
+      ++turns;
+    }
+    local.episodes++;
+    local.successes += last.info.value("won", false);
+  }
+  local.states = static_cast<int64_t>(demos.size());
+  if (stats) *stats = local;
+  return demos;
+}
+
+std::string ThinkText(const std::string& action) {
+  auto starts = [&](const char* prefix) { return StartsWith(action, prefix); };
+  if (starts("go to ")) return "The next thing I need is elsewhere.";
+  if (starts("open ")) return "It is closed; open it.";
+  if (starts("take ")) return "Pick it up.";
+  if (starts("move ") || starts("put ")) return "Put it here.";
+  if (starts("clean ")) return "Clean it here.";
+  if (starts("heat ")) return "Heat it here.";
+  if (starts("cool ")) return "Cool it here.";
+  if (starts("use ")) return "Turn on the light.";
+  if (starts("close ")) return "Close it.";
+  return "Look around.";
+}
+
+std::string TargetResponse(const std::string& action) {
+  return "<think>" + ThinkText(action) + "</think><action>" + action + "</action>";
+}
+
+SftExample MakeSftExample(const Tokenizer& tokenizer, const Demonstration& demo,
+                          const PromptOptions& prompt_options) {
+  StepResult step;
+  SftExample e;
+  e.prompt = BuildPromptTokens(tokenizer, InputOf(demo, &step), prompt_options);
+  e.response = EncodeResponse(tokenizer, TargetResponse(demo.action), /*end_turn=*/true);
+  return e;
+}
+
+std::string DemonstrationText(const Demonstration& demo, const PromptOptions& prompt_options) {
+  StepResult step;
+  const std::string user = RenderUserPrompt(InputOf(demo, &step), prompt_options);
+  return RenderChatML({{"system", LmSystemMessage()}, {"user", user}}, true) +
+         TargetResponse(demo.action) + std::string(kChatMLEnd) + "\n";
+}
+
+Tokenizer TrainDemoTokenizer(const std::vector<Demonstration>& demos,
+                             const PromptOptions& prompt_options, int32_t vocab_size,
+                             const std::string& pattern, int64_t max_documents) {
+  BpeTrainerOptions o;
+  o.vocab_size = vocab_size;
+  o.special_tokens = {"<|endoftext|>", std::string(kChatMLStart), std::string(kChatMLEnd)};
+  o.min_frequency = 2;
+  if (pattern == "gpt2") {
+    o.pattern = PreTokenizerPattern::kGpt2;
+  } else if (pattern == "qwen2") {
+    o.pattern = PreTokenizerPattern::kQwen2;
+  } else {
+    throw InvalidArgument(UnknownNameMessage("tokenizer pattern", pattern, {"gpt2", "qwen2"}));
+  }
+  std::vector<std::string> docs;
+  const size_t n = demos.size();
+  const size_t take = std::min<size_t>(n, static_cast<size_t>(std::max<int64_t>(1, max_documents)));
+  for (size_t k = 0; k < take; ++k) {
+    docs.push_back(DemonstrationText(demos[k * n / take], prompt_options));
+  }
+  return TrainBpeTokenizerOnTexts(docs, o);
+}
+
+std::vector<std::vector<size_t>> TokenBudgetBatches(const std::vector<int64_t>& lengths,
+                                                    int64_t token_budget, Rng& rng) {
+  std::vector<size_t> order(lengths.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  rng.Shuffle(order);
+  constexpr size_t kWindow = 32;
+  for (size_t w = 0; w < order.size(); w += kWindow) {
+    auto end = order.begin() + static_cast<std::ptrdiff_t>(std::min(order.size(), w + kWindow));
+    std::stable_sort(order.begin() + static_cast<std::ptrdiff_t>(w), end,
+                     [&](size_t a, size_t b) { return lengths[a] < lengths[b]; });
+  }
+  std::vector<std::vector<size_t>> batches;
+  std::vector<size_t> current;
+  int64_t longest = 0;
+  for (size_t idx : order) {
+    const int64_t len = std::max<int64_t>(1, lengths[idx]);
+    const int64_t longer = std::max(longest, len);
+    if (!current.empty() && longer * static_cast<int64_t>(current.size() + 1) > token_budget) {
+      batches.push_back(std::move(current));
+      current.clear();
+      longest = 0;
+    }
+    current.push_back(idx);
+    longest = std::max(longest, len);
+  }
+  if (!current.empty()) batches.push_back(std::move(current));
+  rng.Shuffle(batches);
+  return batches;
+}
+
+double CosineLearningRate(int64_t step, int64_t total, int64_t warmup, double lr, double min_lr) {
+  if (warmup > 0 && step < warmup) return lr * double(step + 1) / double(warmup);
+  const int64_t decay = std::max<int64_t>(1, total - warmup);
+  const double progress = std::clamp(double(step - warmup) / double(decay), 0.0, 1.0);
+  return min_lr + 0.5 * (lr - min_lr) * (1.0 + std::cos(std::numbers::pi * progress));
+}
+
+SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExample*>& batch) {
+  std::vector<std::vector<int32_t>> prompts, responses;
+  int64_t total = 0;
+  for (const SftExample* e : batch) {
+    prompts.push_back(e->prompt);
+    responses.push_back(e->response);
+    total += static_cast<int64_t>(e->prompt.size() + e->response.size());
+  }
+  TokenScores scores = Score(model, prompts, responses);
+  at::Tensor count = scores.mask.sum();
+  const int64_t n = static_cast<int64_t>(count.item<float>());
+  at::Tensor loss = -scores.logprobs.sum() / count.clamp_min(1.0);
+  return {loss, n, total};
+}
+
+SftResult RunSft(const Json& raw_config, std::ostream& log) {
+  const Json c = SftConfigSchema().Validate(raw_config);
+  const double t_start = Now();
+  SftResult result;
+  const uint64_t seed = c["seed"].get<uint64_t>();
+  const int threads = c["threads"].get<int>();
+  at::set_num_threads(threads);
+  const std::string out_dir = c["out_dir"].get<std::string>();
+  const std::string env_name = c["env"]["name"].get<std::string>();
+  const Json env_config = c["env"]["config"];
+  const uint64_t max_shard_bytes = ParseByteSize(c["model"]["max_shard_size"].get<std::string>());
+
+  // Fail on a bad env, split or output folder before spending minutes on data and training.
+  const EnvSpec spec = EnvRegistry::Make(env_name, env_config)->Spec();
+  CheckSplit(spec, c["data"]["split"].get<std::string>(), "data.split");
+  if (c["eval"]["enabled"].get<bool>()) CheckSplit(spec, c["eval"]["split"].get<std::string>(), "eval.split");
+  std::error_code ec;
+  fs::create_directories(out_dir, ec);
+  if (ec) throw IoError("cannot create out_dir '" + out_dir + "': " + ec.message());
+  {
+    std::ofstream out(fs::path(out_dir) / "sft_config.json", std::ios::trunc);
+    out << DumpJson(c, 2) << "\n";
+    if (!out.flush()) throw IoError("cannot write into out_dir '" + out_dir + "'");
+  }
+
+  std::unique_ptr<StoreWriter> store;
+  int64_t run_id = 0;
+  if (!c["store"]["db"].get<std::string>().empty()) {
+    store = StoreWriter::Open(c["store"]["db"].get<std::string>());
+    std::string name = c["store"]["name"].get<std::string>();
+    run_id = store->CreateRun({.name = name.empty() ? "sft on " + env_name : name,
+                               .env = env_name, .method = "sft",
+                               .seed = static_cast<int64_t>(seed), .config = c});
+  }
+
+  // 1. Demonstrations.
+  DemoCollectionOptions dopt;
+  dopt.env = env_name;
+  dopt.env_config = env_config;
+  dopt.split = c["data"]["split"].get<std::string>();
+  dopt.episodes = c["data"]["episodes"].get<int64_t>();
+  dopt.policy = c["data"]["policy"].get<std::string>();
+  dopt.noise = c["data"]["noise"].get<double>();
+  dopt.max_turns = c["data"]["max_turns"].get<int64_t>();
+  dopt.seed = seed;
+  DemoStats dstats;
+  double t0 = Now();
+  std::vector<Demonstration> demos = CollectDemonstrations(dopt, &dstats);
+  log << "sft: " << dstats.states << " demonstrations from " << dstats.episodes << " " << dopt.policy
+      << " episodes on " << env_name << "/" << dopt.split << " (behaviour won "
+      << dstats.successes << ", " << dstats.random_actions << " random actions) in "
+      << Fixed(Now() - t0, 1) << "s\n";
+  if (demos.empty()) throw FailedPrecondition("sft: the demonstration episodes visited no state");
+  result.demonstrations = static_cast<int64_t>(demos.size());
+
+  PromptOptions prompt_options;
+  prompt_options.history_length = c["prompt"]["history_length"].get<int>();
+
+  // 2. Tokenizer and model.
+  const std::string init_from = c["model"]["init_from"].get<std::string>();
+  std::shared_ptr<const Tokenizer> tokenizer;
+  t0 = Now();
+  std::string tokenizer_path = c["tokenizer"]["path"].get<std::string>();
+  if (tokenizer_path.empty() && !init_from.empty()) {
+    tokenizer_path = (fs::path(init_from) / "tokenizer.json").string();
+  }
+  if (!tokenizer_path.empty()) {
+    tokenizer = std::make_shared<const Tokenizer>(Tokenizer::FromFile(tokenizer_path));
+    log << "sft: tokenizer " << tokenizer_path << " (vocabulary " << tokenizer->VocabSize() << ")\n";
+  } else {
+    tokenizer = std::make_shared<const Tokenizer>(TrainDemoTokenizer(
+        demos, prompt_options, c["tokenizer"]["vocab_size"].get<int32_t>(),
+        c["tokenizer"]["pattern"].get<std::string>(), c["tokenizer"]["max_documents"].get<int64_t>()));
+    log << "sft: trained a " << c["tokenizer"]["pattern"].get<std::string>()
+        << "-pattern BPE tokenizer on the demonstrations (vocabulary " << tokenizer->VocabSize()
+        << ") in " << Fixed(Now() - t0, 1) << "s\n";
+  }
+
+  TransformerLM model{nullptr};
+  try {
+    if (!init_from.empty()) {
+      model = LoadPretrained(init_from);
+    } else {
+      Json mc = ModelConfig::Preset(c["model"]["preset"].get<std::string>(), tokenizer->VocabSize())
+                    .ToJson();
+      for (const auto& [k, v] : c["model"]["overrides"].items()) mc[k] = v;
+      ModelConfig config;
+      try {
+        config = ModelConfig::FromJson(mc);
+      } catch (const ConfigError& e) {
+        throw e.Under("model.overrides");
+      }
+      TransformerLMOptions mo;
+      mo.seed = seed;
+      model = TransformerLM(config, mo);
+    }
+  } catch (const c10::Error& e) {
+    throw InvalidArgument(std::string("sft: cannot build the model: ") + e.what_without_backtrace());
+  }
+  const ModelConfig& mcfg = model->config();
+  if (tokenizer->VocabSize() > mcfg.vocab_size) {
+    throw InvalidArgument("sft: the tokenizer has " + std::to_string(tokenizer->VocabSize()) +
+                          " ids but the model's vocab_size is " + std::to_string(mcfg.vocab_size));
+  }
+  result.parameters = mcfg.NumParameters();
+  log << "sft: model " << mcfg.model_type << " " << mcfg.num_hidden_layers << " layers, hidden "
+      << mcfg.hidden_size << ", heads " << mcfg.num_attention_heads << "/"
+      << mcfg.num_key_value_heads << ", vocab " << mcfg.vocab_size << ": "
+      << HumanCount(double(result.parameters)) << " parameters (" << result.parameters << ")\n";
+
+  // 3. Training rows.
+  std::vector<SftExample> examples;
+  examples.reserve(demos.size());
+  std::vector<int64_t> lengths;
+  int64_t dropped = 0, prompt_tokens = 0, response_tokens = 0;
+  for (const Demonstration& d : demos) {
+    SftExample e = MakeSftExample(*tokenizer, d, prompt_options);
+    const int64_t len = static_cast<int64_t>(e.prompt.size() + e.response.size());
+    if (len > mcfg.max_position_embeddings) {
+      ++dropped;
+      continue;
+    }
+    prompt_tokens += static_cast<int64_t>(e.prompt.size());
+    response_tokens += static_cast<int64_t>(e.response.size());
+    lengths.push_back(len);
+    examples.push_back(std::move(e));
+  }
+  if (examples.empty()) throw FailedPrecondition("sft: every demonstration is longer than the model's context");
+  log << "sft: " << examples.size() << " rows, mean prompt " << prompt_tokens / int64_t(examples.size())
+      << " tokens, mean response " << Fixed(double(response_tokens) / double(examples.size()), 1)
+      << " tokens" << (dropped ? ", " + std::to_string(dropped) + " longer than the context dropped" : "")
+      << "\n";
+
+  // 4. Optimisation.
+  const Json& tc = c["train"];
+  const int64_t budget = tc["batch_tokens"].get<int64_t>();
+  Rng batch_rng = RngStreams(seed).Stream("sft/batches");
+  std::vector<std::vector<size_t>> batches = TokenBudgetBatches(lengths, budget, batch_rng);
+  int64_t total_steps = tc["steps"].get<int64_t>();
+  if (total_steps == 0) {
+    total_steps = std::max<int64_t>(
+        1, static_cast<int64_t>(std::ceil(tc["epochs"].get<double>() * double(batches.size()))));
+  }
+  const double lr = tc["lr"].get<double>(), min_lr = tc["min_lr"].get<double>();
+  const int64_t warmup = tc["warmup_steps"].get<int64_t>();
+  const double clip = tc["grad_clip"].get<double>();
+  const int64_t log_every = tc["log_every"].get<int64_t>();
+  const int64_t ckpt_every = tc["checkpoint_every"].get<int64_t>();
+  const double max_seconds = tc["max_seconds"].get<double>();
+  torch::optim::AdamW optimizer(
+      model->parameters(),
+      torch::optim::AdamWOptions(lr)
+          .betas(std::make_tuple(tc["beta1"].get<double>(), tc["beta2"].get<double>()))
+          .weight_decay(tc["weight_decay"].get<double>()));
+  log << "sft: " << total_steps << " steps (" << batches.size() << " minibatches of <= " << budget
+      << " tokens per epoch), lr " << Sci(lr) << " -> " << Sci(min_lr) << " cosine, warm-up "
+      << warmup << ", " << threads << " threads\n";
+
+  auto save = [&](const std::string& dir, int64_t step, double loss) {
+    CheckpointContents cc;
+    cc.model = model.ptr();
+    cc.tokenizer = tokenizer.get();
+    cc.optimizer = &optimizer;
+    cc.max_shard_bytes = max_shard_bytes;
+    cc.json_files["sft_config.json"] = c;
+    cc.json_files["trainer_state.json"] = {{"step", step}, {"total_steps", total_steps},
+                                           {"loss", loss}, {"batch_rng", batch_rng.StateString()},
+                                           {"seconds", Now() - t_start}};
+    SaveCheckpoint(dir, cc);
+    if (store) store->AddCheckpoint({.run_id = run_id, .iter = step, .path = dir});
+  };
+
+  model->train();
+  const double t_train = Now();
+  double window_loss = 0, window_start = Now();
+  int64_t window_steps = 0, window_tokens = 0, window_resp = 0;
+  size_t next_batch = 0;
+  int64_t step = 0;
+  double last_loss = 0;
+  for (; step < total_steps; ++step) {
+    if (max_seconds > 0 && Now() - t_train > max_seconds) {
+      log << "sft: train.max_seconds reached after " << step << " steps\n";
+      break;
+    }
+    if (next_batch == batches.size()) {
+      batches = TokenBudgetBatches(lengths, budget, batch_rng);
+      next_batch = 0;
+    }
+    std::vector<const SftExample*> batch;
+    for (size_t i : batches[next_batch++]) batch.push_back(&examples[i]);
+    const double step_lr = CosineLearningRate(step, total_steps, warmup, lr, min_lr);
+    for (auto& group : optimizer.param_groups()) {
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(step_lr);
+    }
+    double grad_norm = 0;
+    try {
+      optimizer.zero_grad();
+      SftBatchLoss l = SftLoss(*model, batch);
+      l.loss.backward();
+      grad_norm = clip > 0 ? torch::nn::utils::clip_grad_norm_(model->parameters(), clip)
+                           : torch::nn::utils::clip_grad_norm_(model->parameters(), 1e30);
+      optimizer.step();
+      last_loss = l.loss.item<double>();
+      window_tokens += l.total_tokens;
+      window_resp += l.response_tokens;
+      result.train_tokens += l.total_tokens;
+    } catch (const c10::Error& e) {
+      throw InvalidArgument("sft: training step " + std::to_string(step) + " failed: " +
+                            e.what_without_backtrace());
+    }
+    result.losses.push_back(last_loss);
+    window_loss += last_loss;
+    ++window_steps;
+    if ((step + 1) % log_every == 0 || step + 1 == total_steps) {
+      const double mean = window_loss / double(window_steps);
+      const double secs = std::max(1e-9, Now() - window_start);
+      if (result.first_loss == 0) result.first_loss = mean;
+      result.final_loss = mean;
+      log << "sft: step " << step + 1 << "/" << total_steps << " loss " << Fixed(mean, 4) << " lr "
+          << Sci(step_lr) << " grad " << Fixed(grad_norm, 2) << " tokens/s "
+          << Fixed(double(window_tokens) / secs, 0) << " (response "
+          << Fixed(double(window_resp) / secs, 0) << ") elapsed " << Fixed(Now() - t_start, 0)
+          << "s\n";
+      log.flush();
+      if (store) {
+        store->AppendMetrics(run_id, step + 1,
+                             {{"loss", mean}, {"lr", step_lr}, {"grad_norm", grad_norm},
+                              {"tokens_per_s", double(window_tokens) / secs}});
+      }
+      window_loss = 0;
+      window_steps = 0;
+      window_tokens = window_resp = 0;
+      window_start = Now();
+    }
+    if (ckpt_every > 0 && (step + 1) % ckpt_every == 0 && step + 1 < total_steps) {
+      char name[32];
+      std::snprintf(name, sizeof(name), "checkpoint-%06lld", static_cast<long long>(step + 1));
+      save((fs::path(out_dir) / name).string(), step + 1, last_loss);
+    }
+  }
+  if (window_steps > 0) {
+    const double mean = window_loss / double(window_steps);
+    if (result.first_loss == 0) result.first_loss = mean;
+    result.final_loss = mean;
+  }
+  result.steps = step;
+  result.train_seconds = Now() - t_train;
+  model->eval();
+  result.final_checkpoint = (fs::path(out_dir) / "final").string();
+  save(result.final_checkpoint, step, last_loss);
+  log << "sft: trained " << step << " steps in " << Fixed(result.train_seconds, 0)
+      << "s; checkpoint " << result.final_checkpoint << "\n";
+
+  // 5. Held-out evaluation with the lm policy, greedy.
+  if (c["eval"]["enabled"].get<bool>()) {
+    LmPolicyOptions po;
+    po.temperature = 0;
+    po.max_new_tokens = c["eval"]["max_new_tokens"].get<int64_t>();
+    po.history_length = prompt_options.history_length;
+    po.threads = threads;
+    po.seed = seed;
+    LmPolicy policy(model.ptr(), tokenizer, po);
+    const std::string split = c["eval"]["split"].get<std::string>();
+    EpisodeSink sink;
+    if (store) {
+      sink = [&](EpisodeRecord&& e) {
+        e.run_id = run_id;
+        e.iteration = step;
+        store->AppendEpisode(std::move(e));
+      };
+    }
+    t0 = Now();
+    log << "sft: evaluating on " << env_name << "/" << split << " (greedy)\n";
+    log.flush();
+    result.eval = EvaluatePolicy(policy, env_name, env_config, split,
+                                 c["eval"]["episodes"].get<int64_t>(),
+                                 c["eval"]["max_turns"].get<int64_t>(),
+                                 c["eval"]["batch_size"].get<int64_t>(), seed, sink);
+    result.evaluated = true;
+    const EvalResult& r = result.eval;
+    log << "sft: eval " << split << ": success " << Fixed(100 * r.success_rate, 1) << "% of "
+        << r.episodes << " episodes, mean return " << Fixed(r.mean_return, 2) << ", mean length "
+        << Fixed(r.mean_length, 1) << ", invalid actions " << Fixed(100 * r.invalid_action_rate, 1)
+        << "%, " << Fixed(r.seconds, 0) << "s\n";
+    for (const auto& [type, t] : r.by_task_type) {
+      log << "sft:   " << type << ": " << t.successes << "/" << t.episodes << "\n";
+    }
+    std::ofstream out(fs::path(result.final_checkpoint) / "eval_results.json", std::ios::trunc);
+    out << DumpJson(r.ToJson(), 2) << "\n";
+    if (store) {
+      store->AppendMetrics(run_id, step,
+                           {{"success/" + split, r.success_rate},
+                            {"return/" + split, r.mean_return},
+                            {"episode_length/" + split, r.mean_length},
+                            {"invalid_actions/" + split, r.invalid_action_rate}});
+    }
+  }
+  result.total_seconds = Now() - t_start;
+  if (store) {
+    store->UpdateRunStatus(run_id, "finished");
+    store->Close();
+  }
+  log << "sft: done in " << Fixed(result.total_seconds, 0) << "s\n";
+  return result;
+}
+
+}  // namespace turnwise

@@ -1,0 +1,138 @@
+// Supervised fine-tuning of the policy model on scripted-expert demonstrations
+// (`turnwise sft --config FILE [--set k=v ...]`).
+//
+//   1. Demonstrations: episodes of any registered env (default household, train split) played by
+//      the env's scripted expert, or by a noisy expert that executes a uniformly random
+//      admissible action with probability `noise`. The LABEL of every visited state is always
+//      the expert's action from that state — the noise only changes which states are visited,
+//      so the model also learns to recover from mistakes.
+//   2. Each (state, label) becomes one training row in the lm policy's exact layout:
+//      prompt = BuildPromptTokens(state) (agents/lm_policy.h), response = EncodeResponse(
+//      "<think>" + ThinkText(label) + "</think><action>" + label + "</action>") + <|im_end|>.
+//   3. Tokenizer: the config's tokenizer.json, or a byte-level BPE trained on the demonstration
+//      text (ChatML special tokens added). Model: a preset (agents/model_config.h) sized to the
+//      tokenizer, with optional config.json field overrides, or an existing checkpoint folder.
+//   4. Training: loss = mean negative log-likelihood over response tokens only (the mask of
+//      Score(): prompt and padding excluded), AdamW, linear warm-up then cosine decay, gradient
+//      norm clipping, minibatches filled up to a token budget (padded tokens), fixed seed.
+//   5. Checkpoints every `checkpoint_every` steps and at the end, each an HF-layout folder
+//      (config.json, model.safetensors[.index.json], tokenizer.json) plus optimizer.pt,
+//      trainer_state.json and sft_config.json; the last one is `<out_dir>/final`.
+//   6. Evaluation: success rate on a held-out split (valid_seen) with the lm policy at greedy
+//      decoding (training/evaluate.h); written to `<out_dir>/final/eval_results.json`.
+//
+// Torch-free header (the loss is in training/sft_loss.h). Runs on the calling thread.
+#ifndef TURNWISE_TRAINING_SFT_H_
+#define TURNWISE_TRAINING_SFT_H_
+
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "agents/prompts.h"
+#include "core/config.h"
+#include "core/json.h"
+#include "core/rng.h"
+#include "training/evaluate.h"
+
+namespace turnwise {
+
+class Tokenizer;
+
+// The `turnwise sft` config: every key, its type, default and help (docs/sft.md lists them).
+const ConfigSchema& SftConfigSchema();
+
+// One supervised decision: the state as the policy would see it and the expert's label.
+struct Demonstration {
+  std::string env_name;
+  std::string task;                    // ExtractTask of the first observation
+  std::string task_type;
+  std::vector<HistoryEntry> history;   // executed (observation, action) pairs before this state
+  std::string observation;
+  std::vector<std::string> admissible;
+  std::string action;                  // the expert's action from this state (the label)
+};
+
+struct DemoCollectionOptions {
+  std::string env = "household";
+  Json env_config = Json::object();
+  std::string split = "train";
+  int64_t episodes = 100;
+  std::string policy = "noisy_expert";  // "expert" | "noisy_expert"
+  double noise = 0.2;                   // noisy_expert: chance of executing a random action
+  int64_t max_turns = 0;                // 0 = the env's limit
+  uint64_t seed = 0;
+};
+
+struct DemoStats {
+  int64_t episodes = 0;
+  int64_t successes = 0;       // episodes the (noisy) behaviour still won
+  int64_t states = 0;          // demonstrations returned
+  int64_t random_actions = 0;  // executed actions that were not the label
+};
+
+// Plays options.episodes episodes on tasks "<split>/<i mod size>" (i = 0..episodes-1, reset seed
+// i) and returns one Demonstration per visited state. Deterministic given the options. Throws
+// NotFound for an unknown env, policy or split, FailedPrecondition when the env has no expert.
+std::vector<Demonstration> CollectDemonstrations(const DemoCollectionOptions& options,
+                                                 DemoStats* stats = nullptr);
+
+// The short reasoning placed in <think></think> for a label: a fixed phrase per command verb
+// ("go to" -> "I need to be somewhere else.", ...). Kept to a few tokens: CPU generation is slow.
+std::string ThinkText(const std::string& action);
+// "<think>" + ThinkText(action) + "</think><action>" + action + "</action>".
+std::string TargetResponse(const std::string& action);
+
+// One training row: exactly the lm policy's prompt ids and the target ids (ending in <|im_end|>).
+struct SftExample {
+  std::vector<int32_t> prompt;
+  std::vector<int32_t> response;
+};
+SftExample MakeSftExample(const Tokenizer& tokenizer, const Demonstration& demo,
+                          const PromptOptions& prompt_options);
+
+// The whole text of a row (ChatML rendering of prompt + response), used as tokenizer corpus.
+std::string DemonstrationText(const Demonstration& demo, const PromptOptions& prompt_options);
+
+// Trains a byte-level BPE (special tokens <|endoftext|>, <|im_start|>, <|im_end|>) on the text
+// of `demos` (at most `max_documents`, spread evenly). Throws InvalidArgument for a bad size.
+Tokenizer TrainDemoTokenizer(const std::vector<Demonstration>& demos,
+                             const PromptOptions& prompt_options, int32_t vocab_size,
+                             const std::string& pattern, int64_t max_documents);
+
+// Minibatches of row indices whose padded size (rows x longest row) stays within
+// `token_budget` (a row longer than the budget forms a batch alone). Rows are shuffled with
+// `rng`, then sorted by length inside windows of 32 rows to limit padding, then packed; batch
+// order is shuffled again. Every index appears exactly once.
+std::vector<std::vector<size_t>> TokenBudgetBatches(const std::vector<int64_t>& lengths,
+                                                    int64_t token_budget, Rng& rng);
+
+// Linear warm-up over `warmup` steps to `lr`, then cosine decay to `min_lr` at `total` steps.
+// `step` is 0-based (the step about to be taken).
+double CosineLearningRate(int64_t step, int64_t total, int64_t warmup, double lr, double min_lr);
+
+struct SftResult {
+  int64_t steps = 0;
+  int64_t parameters = 0;
+  int64_t demonstrations = 0;
+  int64_t train_tokens = 0;       // prompt + response tokens processed (all epochs)
+  double first_loss = 0;          // mean loss of the first logging interval
+  double final_loss = 0;          // mean loss of the last logging interval
+  std::vector<double> losses;     // per step
+  double train_seconds = 0;
+  double total_seconds = 0;
+  std::string final_checkpoint;   // "<out_dir>/final"
+  bool evaluated = false;
+  EvalResult eval;
+};
+
+// Runs the whole pipeline for `config` (validated here against SftConfigSchema(); ConfigError
+// names the key path). Progress (loss, learning rate, tokens/s) goes to `log` as plain lines.
+// Throws turnwise::Error subclasses for expected failures (bad config, unreadable tokenizer,
+// unwritable out_dir); LibTorch errors inside a step are rethrown as InvalidArgument.
+SftResult RunSft(const Json& config, std::ostream& log);
+
+}  // namespace turnwise
+
+#endif  // TURNWISE_TRAINING_SFT_H_
