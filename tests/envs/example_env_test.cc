@@ -140,3 +140,36 @@ TEST(ExampleEnv, DirectJsonTextIsTheSameDocument) {
 }
 
 }  // namespace
+
+namespace {
+
+// The `delayed` wrapper answers exactly as the env it wraps.
+TEST(DelayedEnv, AnswersAsTheInnerEnv) {
+  auto delayed = turnwise::EnvRegistry::Make("delayed", {{"env", "household"}, {"step_ms", 0.0}, {"jitter_ms", 1.0}});
+  auto plain = turnwise::EnvRegistry::Make("household");
+  StepResult a = delayed->Reset({.seed = 4});
+  StepResult b = plain->Reset({.seed = 4});
+  EXPECT_EQ(a.ToJson(), b.ToJson());
+  while (!b.done()) {
+    auto action = delayed->ExpertAction();
+    ASSERT_TRUE(action);
+    a = delayed->Step(*action);
+    b = plain->Step(*action);
+    ASSERT_EQ(a.ToJson(), b.ToJson());
+  }
+  EXPECT_EQ(delayed->TaskId(), plain->TaskId());
+  EXPECT_EQ(delayed->Spec().name, "delayed");
+  EXPECT_EQ(delayed->Spec().splits, plain->Spec().splits);
+}
+
+TEST(DelayedEnv, BadConfigNamesTheKey) {
+  try {
+    turnwise::EnvRegistry::Make("delayed", {{"step_ms", -1.0}});
+    FAIL();
+  } catch (const turnwise::ConfigError& e) {
+    EXPECT_EQ(e.key_path(), "env.config.step_ms");
+  }
+  EXPECT_THROW(turnwise::EnvRegistry::Make("delayed", {{"env", "nope"}}), turnwise::NotFound);
+}
+
+}  // namespace
