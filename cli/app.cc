@@ -26,6 +26,7 @@ int Run(int argc, char** argv) {
   AddEnvsCommand(app);
   AddEvalCommand(app);
   AddEnvServerCommand(app);
+  AddAdvantagesCommand(app);
   AddWebCommand(app);
 #ifdef TURNWISE_WITH_TORCH
   AddTokenizerCommand(app);

@@ -14,6 +14,7 @@ void AddWebCommand(CLI::App& app);
 void AddEnvsCommand(CLI::App& app);
 void AddEvalCommand(CLI::App& app);
 void AddEnvServerCommand(CLI::App& app);
+void AddAdvantagesCommand(CLI::App& app);
 #ifdef TURNWISE_WITH_TORCH
 void AddTokenizerCommand(CLI::App& app);
 void AddTrainCommand(CLI::App& app);

@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "envs/household/household_env.h"
@@ -166,6 +167,49 @@ TEST(Cli, EvalStoresEveryEpisodeAndPrintsSuccess) {
                          "'grammar_version'?)"),
             std::string::npos)
       << bad.err;
+}
+
+}  // namespace
+}  // namespace turnwise
+
+namespace turnwise {
+namespace {
+
+// `turnwise advantages` reproduces the GiGPO worked example (research/algorithms.md §1.6, code
+// statistics, mean_norm, γ = 0.95) from the toy rows shipped in examples/advantages/.
+TEST(Cli, AdvantagesExplainTheGigpoWorkedExample) {
+  testing_util::TempDir dir;
+  std::string ex = std::string(TURNWISE_SOURCE_DIR) + "/examples/advantages/";
+  Result r = RunTurnwise("advantages --config " + ex + "gigpo_toy.json --input " + ex + "toy_rows.jsonl", dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::map<std::string, Json> by_row;
+  std::istringstream lines(r.out);
+  std::string line;
+  while (std::getline(lines, line)) {
+    Json j = Json::parse(line);
+    by_row[j["trajectory_id"].get<std::string>() + "/" + std::to_string(j["turn"].get<int>())] = j;
+  }
+  ASSERT_EQ(by_row.size(), 15u);
+  const std::map<std::string, double> want = {{"t1/0", 1.2267}, {"t1/1", 1.1000},  {"t1/2", 1.1250},
+                                              {"t2/0", -0.6758}, {"t2/1", -0.8500}, {"t3/0", -0.6758},
+                                              {"t3/1", -0.3750}, {"t3/2", -0.8750}, {"t4/0", 0.0158},
+                                              {"t4/1", 0.0},     {"t6/0", -0.0317}, {"t6/1", 0.0}};
+  for (const auto& [row, a] : want) EXPECT_NEAR(by_row[row]["advantage"].get<double>(), a, 1e-4) << row;
+  // The parts explain the number: episode term + ω × step term.
+  const Json& p = by_row["t1/0"]["parts"];
+  EXPECT_NEAR(p["episode_advantage"].get<double>() + p["step_advantage"].get<double>(), 1.2267, 1e-4);
+
+  // A row with an unknown field is refused with its line number and the known fields.
+  std::ofstream(dir.File("bad.jsonl")) << "{\"group_id\": \"A\", \"trajectory_id\": \"x\", \"rewrd\": 1}\n";
+  Result bad = RunTurnwise("advantages --config " + ex + "gigpo_toy.json --input " + dir.File("bad.jsonl"), dir);
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_NE(bad.err.find("line 1"), std::string::npos) << bad.err;
+  EXPECT_NE(bad.err.find("reward"), std::string::npos) << bad.err;
+  // An unknown estimator lists the known ones.
+  std::ofstream(dir.File("m.json")) << "{\"name\": \"gipgo\"}";
+  Result unknown = RunTurnwise("advantages --config " + dir.File("m.json") + " --input " + ex + "toy_rows.jsonl", dir);
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("gigpo"), std::string::npos) << unknown.err;
 }
 
 }  // namespace
