@@ -8,6 +8,7 @@
 #include "storage/store_bench.h"
 #ifdef TURNWISE_WITH_TORCH
 #include "agents/model_bench.h"
+#include "training/rollout_bench.h"
 #endif
 
 namespace turnwise::cli {
@@ -92,6 +93,23 @@ void AddBenchCommand(CLI::App& app) {
     if (*no_python) o.python.clear();
     if (RunModelBench(o, std::cout) != 0) throw Error(ErrorCode::kInternal, "bench model failed");
   });
+
+  auto rollout = std::make_shared<RolloutBenchOptions>();
+  CLI::App* r = bench->add_subcommand(
+      "rollout", "Rollout engine: continuous batching vs lock-step on household with simulated step latency");
+  r->add_option("--model", rollout->model, "HF-layout checkpoint folder (e.g. runs/demo/sft/final)")->required();
+  r->add_option("--groups", rollout->groups, "Tasks")->capture_default_str();
+  r->add_option("--group-size", rollout->group_size, "Episodes per task")->capture_default_str();
+  r->add_option("--max-turns", rollout->max_turns, "Turn limit")->capture_default_str();
+  r->add_option("--max-active", rollout->max_active, "Episodes in flight")->capture_default_str();
+  r->add_option("--env-threads", rollout->env_threads, "EnvPool threads")->capture_default_str();
+  r->add_option("--step-ms", rollout->step_ms, "Simulated latency per step")->capture_default_str();
+  r->add_option("--jitter-ms", rollout->jitter_ms, "Extra uniform latency per step")->capture_default_str();
+  r->add_option("--max-new-tokens", rollout->max_new_tokens, "Tokens per turn")->capture_default_str();
+  r->add_option("--history-length", rollout->history_length, "Prompt history turns")->capture_default_str();
+  r->add_option("--threads", rollout->threads, "LibTorch intra-op threads")->capture_default_str();
+  r->add_option("--repeats", rollout->repeats, "Repeats (median reported)")->capture_default_str();
+  r->callback([rollout] { RunRolloutBench(*rollout, std::cout); });
 #endif
 }
 
