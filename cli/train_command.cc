@@ -16,13 +16,17 @@ namespace {
 
 void PrintBeforeAfter(const TrainResult& r, std::ostream& out) {
   if (r.after.empty()) return;
-  TextTable table({"split", "success before", "success after", "change"});
+  TextTable table({"split", "success before", "success after", "change", "invalid actions before", "after"});
+  auto pct = [](double v) { return FormatNumber(100 * v, 1) + "%"; };
   for (auto it = r.after.begin(); it != r.after.end(); ++it) {
     double after = it.value().value("success_rate", 0.0);
     bool has_before = r.before.contains(it.key());
-    double before = has_before ? r.before[it.key()].value("success_rate", 0.0) : 0.0;
-    table.AddRow({it.key(), has_before ? FormatNumber(100 * before, 1) + "%" : "-", FormatNumber(100 * after, 1) + "%",
-                  has_before ? (after >= before ? "+" : "") + FormatNumber(100 * (after - before), 1) + " points" : "-"});
+    const Json& b = has_before ? r.before[it.key()] : Json::object();
+    double before = b.value("success_rate", 0.0);
+    table.AddRow({it.key(), has_before ? pct(before) : "-", pct(after),
+                  has_before ? (after >= before ? "+" : "") + FormatNumber(100 * (after - before), 1) + " points" : "-",
+                  has_before ? pct(b.value("invalid_action_rate", 0.0)) : "-",
+                  pct(it.value().value("invalid_action_rate", 0.0))});
   }
   out << "\n";
   table.Print(out);

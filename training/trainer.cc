@@ -121,6 +121,8 @@ ConfigSchema BuildSchema() {
   s.Add({.path = "eval.max_turns", .type = FieldType::kInt, .default_value = 30, .help = "turn limit in evaluation",
          .min = 1});
   s.Add("eval.before", FieldType::kBool, true, "evaluate the starting model");
+  s.Add({.path = "eval.temperature", .type = FieldType::kNumber, .default_value = 0.0,
+         .help = "0: greedy decoding; > 0: sampled at this temperature", .min = 0.0});
   s.Add({.path = "checkpoint.every", .type = FieldType::kInt, .default_value = 5,
          .help = "checkpoint every N iterations (and at the end)", .min = 1});
   return s;
@@ -212,7 +214,7 @@ Json EvalSplits(LmPolicy& policy, const Json& c, uint64_t seed, StoreWriter& wri
   if (episodes == 0) return out;
   LmPolicyOptions sampling = policy.options();
   LmPolicyOptions greedy = sampling;
-  greedy.temperature = 0.0;
+  greedy.temperature = c["eval"]["temperature"].get<double>();
   policy.set_options(greedy);
   for (const auto& split_json : c["eval"]["splits"]) {
     std::string split = split_json.get<std::string>();
