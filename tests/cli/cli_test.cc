@@ -143,7 +143,7 @@ TEST(Cli, EnvsListDescribeAndPlay) {
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_EQ(unknown.err,
             "turnwise: unknown environment 'housework' (did you mean 'household'?); known: "
-            "household\n");
+            "delayed, household\n");
 }
 
 TEST(Cli, EvalStoresEveryEpisodeAndPrintsSuccess) {
