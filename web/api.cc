@@ -1,13 +1,17 @@
 #include "web/api.h"
 
 #include <charconv>
+#include <filesystem>
 #include <mutex>
 #include <regex>
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/logging.h"
 #include "core/text.h"
+#include "envs/registry.h"
 #include "storage/store.h"
+#include "web/internal/token_text.h"
 
 namespace turnwise {
 namespace {
@@ -49,9 +53,15 @@ bool ParseBool(const std::string& name, const std::string& text) {
 }
 
 Json RunJson(const RunRecord& r) {
-  return {{"id", r.id},           {"name", r.name},       {"status", r.status},
-          {"env", r.env},         {"method", r.method},   {"seed", r.seed},
-          {"created_at", r.created_at}, {"finished_at", r.finished_at}, {"notes", r.notes}};
+  return {{"id", r.id},
+          {"name", r.name},
+          {"status", r.status},
+          {"env", r.env},
+          {"method", r.method},
+          {"seed", r.seed},
+          {"created_at", r.created_at},
+          {"finished_at", r.finished_at},
+          {"notes", r.notes}};
 }
 
 Json EpisodeSummaryJson(const EpisodeRecord& e) {
@@ -97,11 +107,13 @@ Json TurnJson(const TurnRecord& t) {
           {"info", t.info}};
 }
 
-Json EpisodeWithTurnsJson(TrajectoryStore& store, const EpisodeRecord& e, bool peers) {
+Json EpisodeWithTurnsJson(TrajectoryStore& store, const EpisodeRecord& e, bool peers,
+                          const web_internal::TokenText* tokens) {
   Json j = EpisodeSummaryJson(e);
   Json turns = Json::array();
   for (const auto& t : e.turns) {
     Json tj = TurnJson(t);
+    tj["tokens"] = tokens ? tokens->DecodeAll(t.token_ids) : Json();
     if (peers) {
       Json list = Json::array();
       for (auto [episode_id, turn_index] : store.AnchorPeers(e.run_id, e.group_id, t.anchor_hash)) {
@@ -118,10 +130,9 @@ Json EpisodeWithTurnsJson(TrajectoryStore& store, const EpisodeRecord& e, bool p
 
 const std::vector<std::string>& EpisodeParams() {
   static const std::vector<std::string> kParams = {
-      "run",        "iteration", "min_iteration", "max_iteration", "split",  "env",
-      "task",       "task_type", "status",        "success",       "min_return", "max_return",
-      "group",      "policy",    "q",             "sort",          "order",  "limit",
-      "offset"};
+      "run",       "iteration", "min_iteration", "max_iteration", "split",      "env",   "task",
+      "task_type", "status",    "success",       "min_return",    "max_return", "group", "policy",
+      "q",         "sort",      "order",         "limit",         "offset"};
   return kParams;
 }
 
@@ -175,10 +186,109 @@ void RejectParams(const std::map<std::string, std::string>& query,
   }
 }
 
+// The registered environments with their specs, computed once: making an env to read its spec
+// can take milliseconds (household builds its task set), and the registry is fixed at start.
+const Json& EnvSpecs() {
+  static const Json* const kSpecs = [] {
+    auto* list = new Json(Json::array());
+    for (const auto& name : EnvRegistry::Names()) {
+      try {
+        list->push_back(EnvRegistry::Spec(name).ToJson());
+      } catch (const std::exception& e) {
+        // An env whose default config cannot be made (one that needs a server, say) is listed
+        // with the reason instead of hiding it.
+        list->push_back({{"name", name}, {"error", e.what()}});
+      }
+    }
+    return list;
+  }();
+  return *kSpecs;
+}
+
 }  // namespace
 
-WebApi::WebApi(std::string db_path) : db_path_(std::move(db_path)) {}
+WebApi::WebApi(std::string db_path) : WebApi(std::move(db_path), Options{}) {}
+WebApi::WebApi(std::string db_path, Options options)
+    : db_path_(std::move(db_path)), options_(std::move(options)) {}
 WebApi::~WebApi() = default;
+
+std::pair<int64_t, int64_t> WebApi::EpisodeAndTurnCounts(TrajectoryStore& store, int64_t run_id,
+                                                         int64_t latest_episode) {
+  {
+    std::lock_guard<std::mutex> lock(counts_mu_);
+    auto it = run_counts_.find(run_id);
+    if (it != run_counts_.end() && it->second.latest_episode == latest_episode) {
+      return it->second.counts;
+    }
+  }
+  // Counted outside the lock; a race only counts twice. The newest id is read before counting,
+  // so a count that already includes later episodes is merely refreshed on the next request.
+  auto counts = store.CountEpisodesAndTurns(run_id);
+  std::lock_guard<std::mutex> lock(counts_mu_);
+  run_counts_[run_id] = {latest_episode, counts};
+  return counts;
+}
+
+std::pair<std::shared_ptr<const web_internal::TokenText>, std::string> WebApi::TokenTextFor(
+    TrajectoryStore& store, int64_t run_id) {
+  namespace fs = std::filesystem;
+  {
+    std::lock_guard<std::mutex> lock(tokens_mu_);
+    auto it = run_tokens_.find(run_id);
+    if (it != run_tokens_.end()) return it->second;
+  }
+  std::vector<std::string> candidates;
+  if (!options_.tokenizer.empty()) {
+    candidates.push_back(options_.tokenizer);
+  } else {
+    auto checkpoints = store.Checkpoints(run_id);
+    for (auto it = checkpoints.rbegin(); it != checkpoints.rend(); ++it) {
+      candidates.push_back((fs::path(it->path) / "tokenizer.json").string());
+    }
+    RunRecord run = store.GetRun(run_id);
+    const Json* model =
+        run.config.is_object() && run.config.contains("model") ? &run.config["model"] : nullptr;
+    if (model && model->is_object() && model->contains("checkpoint") &&
+        (*model)["checkpoint"].is_string() && !(*model)["checkpoint"].get<std::string>().empty()) {
+      candidates.push_back(
+          (fs::path((*model)["checkpoint"].get<std::string>()) / "tokenizer.json").string());
+    }
+    // Relative paths were written relative to the trainer's working folder, usually the one
+    // above the database's (runs/demo.db next to runs/<run>/...): try the database's folder too.
+    size_t n = candidates.size();
+    fs::path db_dir = fs::path(db_path_).parent_path();
+    for (size_t i = 0; i < n; ++i) {
+      if (fs::path(candidates[i]).is_relative() && !db_dir.empty()) {
+        candidates.push_back((db_dir / candidates[i]).string());
+        candidates.push_back((db_dir.parent_path() / candidates[i]).string());
+      }
+    }
+  }
+  for (const auto& path : candidates) {
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec)) continue;
+    std::shared_ptr<const web_internal::TokenText> decoder;
+    {
+      std::lock_guard<std::mutex> lock(tokens_mu_);
+      auto it = path_tokens_.find(path);
+      if (it != path_tokens_.end()) decoder = it->second;
+    }
+    if (!decoder) {
+      try {
+        decoder = std::make_shared<const web_internal::TokenText>(
+            web_internal::TokenText::FromFile(path));
+      } catch (const Error& e) {
+        TURNWISE_LOG_WARN("web: token text unavailable from {}: {}", path, e.what());
+        continue;
+      }
+    }
+    std::lock_guard<std::mutex> lock(tokens_mu_);
+    path_tokens_[path] = decoder;
+    // Only found decoders are kept per run: a live run may write its first checkpoint later.
+    return run_tokens_[run_id] = {decoder, path};
+  }
+  return {nullptr, ""};
+}
 
 TrajectoryStore& WebApi::Store() {
   // One read-only connection per (thread, database): SQLite connections are single-threaded
@@ -195,6 +305,7 @@ ApiResponse WebApi::Handle(const std::string& method, const std::string& path,
   static const std::regex kRunMetrics(R"(^/api/runs/(\d+)/metrics$)");
   static const std::regex kRunGroup(R"(^/api/runs/(\d+)/groups/([^/]+)$)");
   static const std::regex kEpisode(R"(^/api/episodes/(\d+)$)");
+  static const std::regex kEnv(R"(^/api/envs/([^/]+)$)");
   if (!StartsWith(path, "/api/")) return ErrorResponse(404, "not_found", "no such path: " + path);
   if (method != "GET") {
     return ErrorResponse(405, "method_not_allowed", "the API is read-only; use GET");
@@ -207,7 +318,8 @@ ApiResponse WebApi::Handle(const std::string& method, const std::string& path,
       Json runs = Json::array();
       for (const auto& r : store.ListRuns()) {
         Json j = RunJson(r);
-        auto [episodes, turns] = store.CountEpisodesAndTurns(r.id);
+        auto [episodes, turns] =
+            EpisodeAndTurnCounts(store, r.id, store.LatestEpisodeAndIteration(r.id).first);
         j["episodes"] = episodes;
         j["turns"] = turns;
         // Best success over the run's success metrics (success/<split>, as the trainer logs).
@@ -228,13 +340,17 @@ ApiResponse WebApi::Handle(const std::string& method, const std::string& path,
       j["config"] = r.config;
       Json iterations = Json::array();
       for (const auto& it : store.Iterations(r.id)) {
-        iterations.push_back({{"iter", it.iter}, {"started_at", it.started_at},
-                              {"finished_at", it.finished_at}, {"summary", it.summary}});
+        iterations.push_back({{"iter", it.iter},
+                              {"started_at", it.started_at},
+                              {"finished_at", it.finished_at},
+                              {"summary", it.summary}});
       }
       j["iterations"] = iterations;
       Json checkpoints = Json::array();
       for (const auto& c : store.Checkpoints(r.id)) {
-        checkpoints.push_back({{"iter", c.iter}, {"path", c.path}, {"created_at", c.created_at},
+        checkpoints.push_back({{"iter", c.iter},
+                               {"path", c.path},
+                               {"created_at", c.created_at},
                                {"metrics", c.metrics}});
       }
       j["checkpoints"] = checkpoints;
@@ -242,7 +358,8 @@ ApiResponse WebApi::Handle(const std::string& method, const std::string& path,
       Json latest = Json::object();
       for (const auto& [key, value] : store.LatestMetrics(r.id)) latest[key] = value;
       j["latest_metrics"] = latest;
-      auto [episodes, turns] = store.CountEpisodesAndTurns(r.id);
+      auto [episodes, turns] =
+          EpisodeAndTurnCounts(store, r.id, store.LatestEpisodeAndIteration(r.id).first);
       j["episodes"] = episodes;
       j["turns"] = turns;
       return {200, j};
@@ -279,8 +396,15 @@ ApiResponse WebApi::Handle(const std::string& method, const std::string& path,
                              "no group '" + group + "' in run " + std::to_string(run_id));
       }
       Json list = Json::array();
-      for (const auto& e : episodes) list.push_back(EpisodeWithTurnsJson(store, e, false));
-      return {200, {{"run_id", run_id}, {"group_id", group}, {"episodes", list}}};
+      auto [tokens, source] = TokenTextFor(store, run_id);
+      for (const auto& e : episodes) {
+        list.push_back(EpisodeWithTurnsJson(store, e, false, tokens.get()));
+      }
+      return {200,
+              {{"run_id", run_id},
+               {"group_id", group},
+               {"episodes", list},
+               {"token_source", tokens ? Json(source) : Json()}}};
     }
     if (path == "/api/episodes") {
       EpisodeQuery q = ParseEpisodeQuery(query);
@@ -292,13 +416,30 @@ ApiResponse WebApi::Handle(const std::string& method, const std::string& path,
       }
       Json list = Json::array();
       for (const auto& e : page.episodes) list.push_back(EpisodeSummaryJson(e));
-      return {200, {{"total", page.total}, {"limit", q.limit}, {"offset", q.offset},
-                    {"episodes", list}}};
+      return {
+          200,
+          {{"total", page.total}, {"limit", q.limit}, {"offset", q.offset}, {"episodes", list}}};
     }
     if (std::regex_match(path, m, kEpisode)) {
       RejectParams(query, {});
       EpisodeRecord e = store.GetEpisode(std::stoll(m[1]));
-      return {200, EpisodeWithTurnsJson(store, e, true)};
+      auto [tokens, source] = TokenTextFor(store, e.run_id);
+      Json j = EpisodeWithTurnsJson(store, e, true, tokens.get());
+      j["token_source"] = tokens ? Json(source) : Json();
+      return {200, j};
+    }
+    if (path == "/api/envs") {
+      RejectParams(query, {});
+      return {200, {{"envs", EnvSpecs()}}};
+    }
+    if (std::regex_match(path, m, kEnv)) {
+      RejectParams(query, {});
+      std::vector<std::string> names;
+      for (const auto& spec : EnvSpecs()) {
+        if (spec["name"] == m[1].str()) return {200, spec};
+        names.push_back(spec["name"].get<std::string>());
+      }
+      return ErrorResponse(404, "not_found", UnknownNameMessage("environment", m[1].str(), names));
     }
     return ErrorResponse(404, "not_found", "no such path: " + path);
   } catch (const BadRequest& e) {

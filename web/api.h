@@ -10,6 +10,14 @@
 //   /api/runs/{id}/groups/{group_id}       the episodes of one group, with turns
 //   /api/episodes?run=&split=&...          filtered, sorted, paginated episode list
 //   /api/episodes/{id}                     one episode with turns and each turn's anchor peers
+//   /api/envs                              the registered environments with their specs
+//   /api/envs/{name}                       one environment's spec
+//
+// Token text: each turn of an episode or group carries `tokens`, the text of each generated
+// token id, when a tokenizer.json is known for the run: Options::tokenizer when set, else the
+// run's newest checkpoint that has one, else the run config's model.checkpoint folder (paths
+// as written, or relative to the database's folder). Otherwise `tokens` is null and the UI
+// shows the ids. A tokenizer file is read once per path and kept.
 //
 // Errors are {"error": {"code": ..., "message": ...}}: 400 for bad parameters (the message
 // names the parameter), 404 for unknown ids and paths, 405 for other methods.
@@ -20,6 +28,7 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 
 #include "core/json.h"
@@ -27,6 +36,9 @@
 namespace turnwise {
 
 class TrajectoryStore;
+namespace web_internal {
+class TokenText;
+}
 
 struct ApiResponse {
   int status = 200;
@@ -35,8 +47,14 @@ struct ApiResponse {
 
 class WebApi {
  public:
+  struct Options {
+    // tokenizer.json used for the token text of every run; empty = look it up per run.
+    std::string tokenizer;
+  };
+
   // Opens nothing yet; connections are opened read-only on first use per thread. Throws nothing.
   explicit WebApi(std::string db_path);
+  WebApi(std::string db_path, Options options);
   ~WebApi();
 
   ApiResponse Handle(const std::string& method, const std::string& path,
@@ -49,7 +67,29 @@ class WebApi {
   TrajectoryStore& Store();
 
  private:
+  // (episodes, turns) of a run. Counting scans the run's rows (~100 ms at 100,000 episodes), so
+  // the answer is kept until the run's newest episode id changes: episodes are only ever
+  // appended, with increasing ids, so an unchanged newest id means unchanged counts.
+  std::pair<int64_t, int64_t> EpisodeAndTurnCounts(TrajectoryStore& store, int64_t run_id,
+                                                   int64_t latest_episode);
+
+  // The token decoder of a run (nullptr when none is found) and the file it came from.
+  std::pair<std::shared_ptr<const web_internal::TokenText>, std::string> TokenTextFor(
+      TrajectoryStore& store, int64_t run_id);
+
   std::string db_path_;
+  Options options_;
+  std::mutex tokens_mu_;
+  // Per run: the decoder and its source path; per path: the decoder (files are read once).
+  std::map<int64_t, std::pair<std::shared_ptr<const web_internal::TokenText>, std::string>>
+      run_tokens_;
+  std::map<std::string, std::shared_ptr<const web_internal::TokenText>> path_tokens_;
+  struct RunCounts {
+    int64_t latest_episode = -1;
+    std::pair<int64_t, int64_t> counts;
+  };
+  std::mutex counts_mu_;
+  std::map<int64_t, RunCounts> run_counts_;
 };
 
 }  // namespace turnwise

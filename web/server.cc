@@ -7,13 +7,16 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/logging.h"
+#include "core/text.h"
 #include "storage/store.h"
 #include "web/api.h"
+#include "web/assets.h"
 
 namespace turnwise {
 
 struct WebServer::Impl {
-  Impl(std::string db_path, Options o) : api(std::move(db_path)), options(std::move(o)) {}
+  Impl(std::string db_path, Options o)
+      : api(std::move(db_path), {.tokenizer = o.tokenizer}), options(std::move(o)) {}
   WebApi api;
   Options options;
   httplib::Server server;
@@ -45,6 +48,9 @@ int WebServer::Start() {
     return new httplib::ThreadPool(static_cast<size_t>(n));
   };
   s.server.set_payload_max_length(64 * 1024);
+  // httplib writes headers and body separately: without TCP_NODELAY, Nagle's algorithm and the
+  // peer's delayed ACK hold every small answer back ~40 ms.
+  s.server.set_tcp_nodelay(true);
   s.server.set_default_headers({
       {"Content-Security-Policy",
        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -54,17 +60,17 @@ int WebServer::Start() {
       {"Referrer-Policy", "no-referrer"},
       {"Cache-Control", "no-store"},
   });
-  s.server.set_exception_handler([](const httplib::Request&, httplib::Response& res,
-                                    std::exception_ptr ep) {
-    std::string msg = "internal error";
-    try {
-      std::rethrow_exception(ep);
-    } catch (const std::exception& e) {
-      msg = e.what();
-    } catch (...) {
-    }
-    SendJson(res, 500, {{"error", {{"code", "internal"}, {"message", msg}}}});
-  });
+  s.server.set_exception_handler(
+      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+        std::string msg = "internal error";
+        try {
+          std::rethrow_exception(ep);
+        } catch (const std::exception& e) {
+          msg = e.what();
+        } catch (...) {
+        }
+        SendJson(res, 500, {{"error", {{"code", "internal"}, {"message", msg}}}});
+      });
 
   s.server.Get("/api/events", [this](const httplib::Request& req, httplib::Response& res) {
     Impl& s = *impl_;
@@ -75,14 +81,17 @@ int WebServer::Start() {
     } catch (const NotFound& e) {
       return SendJson(res, 404, {{"error", {{"code", "not_found"}, {"message", e.what()}}}});
     } catch (const std::exception&) {
-      return SendJson(res, 400, {{"error", {{"code", "bad_request"},
-                                            {"message", "parameter 'run' must be a run id"}}}});
+      return SendJson(
+          res, 400,
+          {{"error", {{"code", "bad_request"}, {"message", "parameter 'run' must be a run id"}}}});
     }
     auto last = std::make_shared<std::pair<int64_t, int64_t>>(-1, -1);
-    auto last_ping = std::make_shared<std::chrono::steady_clock::time_point>(
-        std::chrono::steady_clock::now());
+    auto last_ping =
+        std::make_shared<std::chrono::steady_clock::time_point>(std::chrono::steady_clock::now());
+    auto last_write = std::make_shared<std::chrono::steady_clock::time_point>(*last_ping);
     res.set_chunked_content_provider(
-        "text/event-stream", [this, run_id, last, last_ping](size_t, httplib::DataSink& sink) {
+        "text/event-stream",
+        [this, run_id, last, last_ping, last_write](size_t, httplib::DataSink& sink) {
           Impl& s = *impl_;
           if (s.stopping) return false;
           auto now = s.api.Store().LatestEpisodeAndIteration(run_id);
@@ -101,7 +110,14 @@ int WebServer::Start() {
           }
           if (!frames.empty()) {
             *last_ping = t;
+            *last_write = t;
             if (!sink.write(frames.data(), frames.size())) return false;
+          } else if (t - *last_write > std::chrono::seconds(2)) {
+            // A comment line, ignored by EventSource: writing is the only way to notice a
+            // browser that left (the write fails once the peer has closed), which frees this
+            // worker within seconds instead of at the next ping.
+            *last_write = t;
+            if (!sink.write(":\n\n", 3)) return false;
           }
           *last = now;
           std::this_thread::sleep_for(s.options.poll_interval);
@@ -116,16 +132,47 @@ int WebServer::Start() {
     SendJson(res, r.status, r.body);
   });
   auto not_allowed = [](const httplib::Request& req, httplib::Response& res) {
-    SendJson(res, 405, {{"error", {{"code", "method_not_allowed"},
-                                   {"message", "the API is read-only; use GET"}}}});
+    SendJson(res, 405,
+             {{"error",
+               {{"code", "method_not_allowed"}, {"message", "the API is read-only; use GET"}}}});
   };
   s.server.Post(R"(/.*)", not_allowed);
   s.server.Put(R"(/.*)", not_allowed);
   s.server.Delete(R"(/.*)", not_allowed);
   s.server.Patch(R"(/.*)", not_allowed);
+  // The UI: embedded files by exact path; any other non-API path is a page of the single-page
+  // app, answered with index.html (the app routes on the client). A missing /assets/ file is a
+  // 404, not HTML, so a stale page fails visibly instead of executing the wrong type.
+  s.server.Get(R"(/.*)", [](const httplib::Request& req, httplib::Response& res) {
+    if (req.path == "/api" || StartsWith(req.path, "/api/")) {
+      return SendJson(
+          res, 404, {{"error", {{"code", "not_found"}, {"message", "no such path: " + req.path}}}});
+    }
+    const EmbeddedAsset* asset = FindEmbeddedAsset(req.path == "/" ? "/index.html" : req.path);
+    if (!asset && StartsWith(req.path, "/assets/")) {
+      res.status = 404;
+      res.set_content("not found", "text/plain; charset=utf-8");
+      return;
+    }
+    if (!asset) asset = FindEmbeddedAsset("/index.html");
+    if (!asset) {
+      return SendJson(
+          res, 404,
+          {{"error",
+            {{"code", "not_found"}, {"message", "this binary was built without the UI"}}}});
+    }
+    if (StartsWith(asset->path, "/assets/")) {
+      // Vite names these by content hash: a name never changes meaning. (Replaces the default
+      // no-store; two Cache-Control headers would contradict each other.)
+      res.headers.erase("Cache-Control");
+      res.set_header("Cache-Control", "public, max-age=31536000, immutable");
+    }
+    res.set_content(asset->data.data(), asset->data.size(), std::string(asset->content_type));
+  });
   s.server.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.status == 404 && res.body.empty()) {
-      SendJson(res, 404, {{"error", {{"code", "not_found"}, {"message", "no such path: " + req.path}}}});
+      SendJson(res, 404,
+               {{"error", {{"code", "not_found"}, {"message", "no such path: " + req.path}}}});
     }
   });
 
@@ -135,8 +182,8 @@ int WebServer::Start() {
     s.port = s.server.bind_to_port(s.options.host, s.options.port) ? s.options.port : -1;
   }
   if (s.port <= 0) {
-    throw Unavailable("cannot listen on " + s.options.host + ":" +
-                      std::to_string(s.options.port) + " (address in use or not local?)");
+    throw Unavailable("cannot listen on " + s.options.host + ":" + std::to_string(s.options.port) +
+                      " (address in use or not local?)");
   }
   s.thread = std::thread([this] { impl_->server.listen_after_bind(); });
   return s.port;

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <fstream>
 #include <thread>
 
 #include "core/error.h"
@@ -24,7 +25,9 @@ class WebApiTest : public ::testing::Test {
   void SetUp() override {
     path_ = dir_.File("web.db");
     auto w = StoreWriter::Open(path_);
-    run_ = w->CreateRun({.name = "web-run", .env = "household", .method = "gigpo",
+    run_ = w->CreateRun({.name = "web-run",
+                         .env = "household",
+                         .method = "gigpo",
                          .config = {{"trainer", {{"lr", 0.5}}}}});
     for (int i = 0; i < 24; ++i) w->AppendEpisode(MakeEpisode(run_, i, 3));
     for (int it = 0; it < 3; ++it) {
@@ -62,6 +65,17 @@ TEST_F(WebApiTest, RunsListsCountsAndBestSuccess) {
   EXPECT_EQ(run["iterations"], 3);
 }
 
+TEST_F(WebApiTest, CountsFollowTheRunAsItGrows) {
+  EXPECT_EQ(Get("/api/runs").body["runs"][0]["episodes"], 25);
+  EXPECT_EQ(Get("/api/runs/1").body["turns"], 73);  // the same counts, from the cache
+  {
+    auto w = StoreWriter::Open(path_);
+    w->AppendEpisode(MakeEpisode(run_, 200, 2));
+  }
+  EXPECT_EQ(Get("/api/runs").body["runs"][0]["episodes"], 26);
+  EXPECT_EQ(Get("/api/runs/1").body["turns"], 75);
+}
+
 TEST_F(WebApiTest, RunDetailHasConfigIterationsAndMetricKeys) {
   auto r = Get("/api/runs/" + std::to_string(run_));
   ASSERT_EQ(r.status, 200);
@@ -82,8 +96,12 @@ TEST_F(WebApiTest, MetricSeriesByKey) {
 }
 
 TEST_F(WebApiTest, EpisodesFilterSortPaginateAndSearch) {
-  auto r = Get("/api/episodes", {{"run", "1"}, {"success", "true"}, {"split", "train"},
-                                 {"sort", "return"}, {"order", "desc"}, {"limit", "5"}});
+  auto r = Get("/api/episodes", {{"run", "1"},
+                                 {"success", "true"},
+                                 {"split", "train"},
+                                 {"sort", "return"},
+                                 {"order", "desc"},
+                                 {"limit", "5"}});
   ASSERT_EQ(r.status, 200) << r.body;
   // Successful (even index) training (index % 5 != 0) episodes among 0..23: 12 evens minus
   // 0, 10, 20. The hostile episode (index 100) is valid_seen.
@@ -155,6 +173,99 @@ TEST_F(WebApiTest, UnknownIdsAndPathsAre404) {
   EXPECT_EQ(api_->Handle("POST", "/api/runs", {}).status, 405);
 }
 
+TEST_F(WebApiTest, EnvsListTheRegistryWithSpecs) {
+  auto r = Get("/api/envs");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Json* household = nullptr;
+  for (const auto& e : r.body["envs"]) {
+    if (e["name"] == "household") household = &e;
+  }
+  ASSERT_NE(household, nullptr) << r.body;
+  EXPECT_GT((*household)["splits"]["valid_seen"].get<int>(), 0);
+  EXPECT_GT((*household)["max_turns"].get<int>(), 0);
+  EXPECT_TRUE((*household)["config_defaults"].is_object());
+  auto one = Get("/api/envs/household");
+  ASSERT_EQ(one.status, 200);
+  EXPECT_EQ(one.body, *household);
+}
+
+TEST_F(WebApiTest, EnvsBadParametersAndUnknownNames) {
+  auto bad = Get("/api/envs", {{"name", "household"}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_NE(bad.body["error"]["message"].get<std::string>().find("unknown parameter 'name'"),
+            std::string::npos)
+      << bad.body;
+  EXPECT_EQ(Get("/api/envs/household", {{"x", "1"}}).status, 400);
+  auto unknown = Get("/api/envs/housheold");
+  EXPECT_EQ(unknown.status, 404);
+  EXPECT_EQ(unknown.body["error"]["code"], "not_found");
+  EXPECT_NE(unknown.body["error"]["message"].get<std::string>().find(
+                "unknown environment 'housheold' (did you mean 'household'?)"),
+            std::string::npos)
+      << unknown.body;
+  EXPECT_EQ(Get("/api/envs/household/extra").status, 404);
+  EXPECT_EQ(api_->Handle("DELETE", "/api/envs/household", {}).status, 405);
+}
+
+TEST_F(WebApiTest, TokensAreNullWithoutATokenizer) {
+  auto r = Get("/api/episodes/5");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_TRUE(r.body["token_source"].is_null());
+  EXPECT_TRUE(r.body["turns"][0]["tokens"].is_null());
+  EXPECT_TRUE(Get("/api/runs/1/groups/g1").body["episodes"][0]["turns"][0]["tokens"].is_null());
+}
+
+// A byte-level tokenizer.json whose ids 0..3 are "open", "Ġdrawer", "<b>" and "Ċ".
+std::string WriteTokenizer(const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  std::ofstream(dir + "/tokenizer.json")
+      << R"({"model": {"type": "BPE", "vocab": {"open": 0, "Ġdrawer": 1, "<b>": 2, "Ċ": 3},
+             "merges": []}, "added_tokens": [{"id": 151643, "content": "<|endoftext|>"}]})";
+  return dir + "/tokenizer.json";
+}
+
+TEST_F(WebApiTest, TokensDecodeWithTheRunsCheckpointTokenizer) {
+  std::string ckpt = dir_.File("ckpt-3");
+  std::string tokenizer = WriteTokenizer(ckpt);
+  std::string path = dir_.File("tok.db");
+  {
+    auto w = StoreWriter::Open(path);
+    int64_t run = w->CreateRun({.name = "tok"});
+    EpisodeRecord e = MakeEpisode(run, 1, 2);
+    e.turns[1].token_ids = {0, 1, 2, 3, 99, -1, 151643};
+    w->AppendEpisode(e);
+    w->AddCheckpoint({.run_id = run, .iter = 3, .path = ckpt});
+  }
+  WebApi api(path);
+  auto r = api.Handle("GET", "/api/episodes/1", {});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.body["token_source"], tokenizer);
+  EXPECT_EQ(r.body["turns"][1]["tokens"],
+            Json::array({"open", " drawer", "<b>", "\n", nullptr, nullptr, "<|endoftext|>"}));
+  // MakeEpisode's ids {index, turn, -7, 151643}: 1 -> " drawer", 0 -> "open".
+  EXPECT_EQ(r.body["turns"][0]["tokens"],
+            Json::array({" drawer", "open", nullptr, "<|endoftext|>"}));
+  auto g = api.Handle("GET", "/api/runs/1/groups/g0", {});
+  ASSERT_EQ(g.status, 200);
+  EXPECT_EQ(g.body["token_source"], tokenizer);
+  EXPECT_EQ(g.body["episodes"][0]["turns"][1]["tokens"][1], " drawer");
+}
+
+TEST_F(WebApiTest, AnExplicitTokenizerWinsAndABrokenOneIsIgnored) {
+  std::string good = WriteTokenizer(dir_.File("explicit"));
+  WebApi api(path_, {.tokenizer = good});
+  auto r = api.Handle("GET", "/api/episodes/1", {});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body["token_source"], good);
+  EXPECT_EQ(r.body["turns"][1]["tokens"][0], "open");  // MakeEpisode index 0: ids {0, 1, ...}
+  std::string broken = dir_.File("broken.json");
+  std::ofstream(broken) << "{not json";
+  WebApi api2(path_, {.tokenizer = broken});
+  auto r2 = api2.Handle("GET", "/api/episodes/1", {});
+  ASSERT_EQ(r2.status, 200);  // token text is optional: the replay still answers
+  EXPECT_TRUE(r2.body["token_source"].is_null());
+}
+
 TEST(WebServer, ServesOverHttpWithStrictHeadersAndNeverWrites) {
   TempDir dir;
   std::string path = dir.File("http.db");
@@ -180,9 +291,10 @@ TEST(WebServer, ServesOverHttpWithStrictHeadersAndNeverWrites) {
   auto post = client.Post("/api/runs", "{}", "application/json");
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, 405);
-  auto missing = client.Get("/etc/passwd");
+  auto missing = client.Get("/etc/passwd");  // not a file: a page of the app (index.html)
   ASSERT_TRUE(missing);
-  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(missing->get_header_value("Content-Type"), "text/html; charset=utf-8");
+  EXPECT_EQ(missing->body.find("root:"), std::string::npos);
   auto traversal = client.Get("/api/../../etc/passwd");
   ASSERT_TRUE(traversal);
   EXPECT_EQ(traversal->status, 404);
@@ -196,7 +308,9 @@ TEST(WebServer, EventStreamAnnouncesEpisodesAsTheyAreWritten) {
   auto writer = StoreWriter::Open(path);
   int64_t run = writer->CreateRun({.name = "live"});
   writer->Flush();
-  WebServer server(path, {.host = "127.0.0.1", .port = 0, .threads = 4,
+  WebServer server(path, {.host = "127.0.0.1",
+                          .port = 0,
+                          .threads = 4,
                           .poll_interval = std::chrono::milliseconds(20)});
   int port = server.Start();
   std::atomic<int> episodes_events{0};
@@ -233,6 +347,36 @@ TEST(WebServer, EventStreamAnnouncesEpisodesAsTheyAreWritten) {
   std::lock_guard<std::mutex> lock(mu);
   EXPECT_EQ(episodes_events.load(), 3) << received;
   EXPECT_NE(received.find("\"latest_episode_id\":2"), std::string::npos) << received;
+}
+
+TEST(WebServer, ALeftEventStreamFreesItsWorkerWithinSeconds) {
+  TempDir dir;
+  std::string path = dir.File("left.db");
+  int64_t run = 0;
+  {
+    auto w = StoreWriter::Open(path);
+    run = w->CreateRun({.name = "left"});
+  }
+  // Two workers, two streams opened and abandoned: until they notice, no request is served.
+  WebServer server(path, {.host = "127.0.0.1",
+                          .port = 0,
+                          .threads = 2,
+                          .poll_interval = std::chrono::milliseconds(50)});
+  int port = server.Start();
+  for (int i = 0; i < 2; ++i) {
+    httplib::Client client("127.0.0.1", port);
+    client.Get("/api/events?run=" + std::to_string(run),
+               [](const char*, size_t) { return false; });  // first bytes, then hang up
+  }
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(10, 0);
+  auto t0 = std::chrono::steady_clock::now();
+  auto res = client.Get("/api/runs");
+  double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  ASSERT_TRUE(res);
+  EXPECT_EQ(res->status, 200);
+  EXPECT_LT(waited, 8.0);  // heartbeats every 2 s; pings alone would hold the workers 15 s
+  server.Stop();
 }
 
 TEST(WebServer, UnopenableDatabaseFailsAtStart) {
