@@ -1,4 +1,7 @@
 // `turnwise sft --config FILE [--set k=v ...]`: supervised fine-tuning on expert demonstrations.
+#include <malloc.h>
+
+#include <climits>
 #include <iostream>
 
 #include "cli/commands.h"
@@ -32,6 +35,11 @@ void AddSftCommand(CLI::App& app) {
       std::cout << DumpJson(config, 2) << "\n";
       return;
     }
+    // Every step allocates and frees activation tensors of tens of MB; glibc serves those with
+    // mmap/munmap, so each step page-faults them in again (measured: ~20% of the run's CPU time
+    // in the kernel). Keep freed memory in the heap instead.
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, INT_MAX);
     SftResult r = RunSft(config, std::cerr);
     std::cout << "steps " << r.steps << ", loss " << r.first_loss << " -> " << r.final_loss
               << ", " << r.parameters << " parameters, checkpoint " << r.final_checkpoint << "\n";

@@ -75,8 +75,16 @@ ConfigSchema BuildSchema() {
   s.Add({.path = "data.noise", .type = FieldType::kNumber, .default_value = 0.2,
          .help = "noisy_expert: chance of executing a random admissible action", .min = 0.0,
          .max = 1.0});
+  s.Add({.path = "data.repeat_noise", .type = FieldType::kNumber, .default_value = 0.0,
+         .help = "noisy_expert: chance of repeating the previous action (learn to recover from "
+                 "failed actions)", .min = 0.0, .max = 1.0});
+  s.Add({.path = "data.noise_weights", .type = FieldType::kOpen, .default_value = Json::object(),
+         .help = "noisy_expert: weight of random actions by command prefix, e.g. {\"open \": 6}"});
   s.Add({.path = "data.max_turns", .type = FieldType::kInt, .default_value = 0,
          .help = "turns per demonstration episode; 0 = the env's limit", .min = 0.0});
+  s.Add({.path = "data.think", .type = FieldType::kString, .default_value = "task",
+         .help = "the <think> text of targets: task (restate the goal), verb (a phrase per "
+                 "command), none", .choices = ThinkStyles()});
   s.Add({.path = "prompt.history_length", .type = FieldType::kInt, .default_value = 2,
          .help = "turns of history in each prompt (k, 0 none, -1 all)", .min = -1.0});
   s.Add({.path = "tokenizer.path", .type = FieldType::kString, .default_value = "",
@@ -149,6 +157,31 @@ void CheckSplit(const EnvSpec& spec, const std::string& split, const std::string
   throw ConfigError(key, UnknownNameMessage("split", split, known));
 }
 
+// A random admissible action, weighted by the first matching prefix of `weights` (else 1).
+std::string RandomAction(const std::vector<std::string>& actions,
+                         const std::map<std::string, double>& weights, Rng& rng) {
+  if (weights.empty()) return actions[rng.Uniform(actions.size())];
+  std::vector<double> cumulative;
+  double total = 0;
+  for (const std::string& a : actions) {
+    double w = 1.0;
+    for (const auto& [prefix, weight] : weights) {
+      if (StartsWith(a, prefix)) {
+        w = weight;
+        break;
+      }
+    }
+    total += std::max(0.0, w);
+    cumulative.push_back(total);
+  }
+  if (total <= 0) return actions[rng.Uniform(actions.size())];
+  const double u = rng.UniformDouble() * total;
+  for (size_t i = 0; i < actions.size(); ++i) {
+    if (u < cumulative[i]) return actions[i];
+  }
+  return actions.back();
+}
+
 PolicyInput InputOf(const Demonstration& demo, StepResult* step) {
   step->observation.text = demo.observation;
   step->admissible_actions = demo.admissible;
@@ -180,6 +213,7 @@ std::vector<Demonstration> CollectDemonstrations(const DemoCollectionOptions& o,
     throw NotFound(UnknownNameMessage("split of " + o.env, o.split, known));
   }
   const double noise = o.policy == "noisy_expert" ? o.noise : 0.0;
+  const double repeat_noise = o.policy == "noisy_expert" ? o.repeat_noise : 0.0;
   DemoStats local;
   std::vector<Demonstration> demos;
   RngStreams streams(o.seed);
@@ -205,8 +239,11 @@ std::vector<Demonstration> CollectDemonstrations(const DemoCollectionOptions& o,
       d.admissible = last.admissible_actions;
       d.action = *label;
       std::string executed = *label;
-      if (noise > 0 && rng.Bernoulli(noise) && !last.admissible_actions.empty()) {
-        executed = last.admissible_actions[rng.Uniform(last.admissible_actions.size())];
+      if (repeat_noise > 0 && !history.empty() && rng.Bernoulli(repeat_noise)) {
+        executed = history.back().action;
+        local.repeated_actions += executed != *label;
+      } else if (noise > 0 && rng.Bernoulli(noise) && !last.admissible_actions.empty()) {
+        executed = RandomAction(last.admissible_actions, o.noise_weights, rng);
       }
       local.random_actions += executed != *label;
       demos.push_back(std::move(d));
@@ -222,7 +259,17 @@ std::vector<Demonstration> CollectDemonstrations(const DemoCollectionOptions& o,
   return demos;
 }
 
-std::string ThinkText(const std::string& action) {
+const std::vector<std::string>& ThinkStyles() {
+  static const std::vector<std::string> kStyles = {"task", "verb", "none"};
+  return kStyles;
+}
+
+std::string ThinkText(const std::string& style, const std::string& task, const std::string& action) {
+  if (style == "none") return "";
+  if (style == "task" && !task.empty()) return "My task: " + task + ".";
+  if (style != "task" && style != "verb") {
+    throw InvalidArgument(UnknownNameMessage("think style", style, ThinkStyles()));
+  }
   auto starts = [&](const char* prefix) { return StartsWith(action, prefix); };
   if (starts("go to ")) return "The next thing I need is elsewhere.";
   if (starts("open ")) return "It is closed; open it.";
@@ -236,29 +283,34 @@ std::string ThinkText(const std::string& action) {
   return "Look around.";
 }
 
-std::string TargetResponse(const std::string& action) {
-  return "<think>" + ThinkText(action) + "</think><action>" + action + "</action>";
+std::string TargetResponse(const std::string& think, const std::string& action) {
+  return "<think>" + think + "</think><action>" + action + "</action>";
 }
 
 SftExample MakeSftExample(const Tokenizer& tokenizer, const Demonstration& demo,
-                          const PromptOptions& prompt_options) {
+                          const PromptOptions& prompt_options, const std::string& think_style) {
   StepResult step;
   SftExample e;
   e.prompt = BuildPromptTokens(tokenizer, InputOf(demo, &step), prompt_options);
-  e.response = EncodeResponse(tokenizer, TargetResponse(demo.action), /*end_turn=*/true);
+  e.response = EncodeResponse(
+      tokenizer, TargetResponse(ThinkText(think_style, demo.task, demo.action), demo.action),
+      /*end_turn=*/true);
   return e;
 }
 
-std::string DemonstrationText(const Demonstration& demo, const PromptOptions& prompt_options) {
+std::string DemonstrationText(const Demonstration& demo, const PromptOptions& prompt_options,
+                              const std::string& think_style) {
   StepResult step;
   const std::string user = RenderUserPrompt(InputOf(demo, &step), prompt_options);
   return RenderChatML({{"system", LmSystemMessage()}, {"user", user}}, true) +
-         TargetResponse(demo.action) + std::string(kChatMLEnd) + "\n";
+         TargetResponse(ThinkText(think_style, demo.task, demo.action), demo.action) +
+         std::string(kChatMLEnd) + "\n";
 }
 
 Tokenizer TrainDemoTokenizer(const std::vector<Demonstration>& demos,
                              const PromptOptions& prompt_options, int32_t vocab_size,
-                             const std::string& pattern, int64_t max_documents) {
+                             const std::string& pattern, int64_t max_documents,
+                             const std::string& think_style) {
   BpeTrainerOptions o;
   o.vocab_size = vocab_size;
   o.special_tokens = {"<|endoftext|>", std::string(kChatMLStart), std::string(kChatMLEnd)};
@@ -274,7 +326,7 @@ Tokenizer TrainDemoTokenizer(const std::vector<Demonstration>& demos,
   const size_t n = demos.size();
   const size_t take = std::min<size_t>(n, static_cast<size_t>(std::max<int64_t>(1, max_documents)));
   for (size_t k = 0; k < take; ++k) {
-    docs.push_back(DemonstrationText(demos[k * n / take], prompt_options));
+    docs.push_back(DemonstrationText(demos[k * n / take], prompt_options, think_style));
   }
   return TrainBpeTokenizerOnTexts(docs, o);
 }
@@ -374,6 +426,13 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
   dopt.episodes = c["data"]["episodes"].get<int64_t>();
   dopt.policy = c["data"]["policy"].get<std::string>();
   dopt.noise = c["data"]["noise"].get<double>();
+  dopt.repeat_noise = c["data"]["repeat_noise"].get<double>();
+  for (const auto& [prefix, weight] : c["data"]["noise_weights"].items()) {
+    if (!weight.is_number() || weight.get<double>() < 0) {
+      throw ConfigError("data.noise_weights." + prefix, "expected a number >= 0, got " + DumpJson(weight));
+    }
+    dopt.noise_weights[prefix] = weight.get<double>();
+  }
   dopt.max_turns = c["data"]["max_turns"].get<int64_t>();
   dopt.seed = seed;
   DemoStats dstats;
@@ -381,13 +440,15 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
   std::vector<Demonstration> demos = CollectDemonstrations(dopt, &dstats);
   log << "sft: " << dstats.states << " demonstrations from " << dstats.episodes << " " << dopt.policy
       << " episodes on " << env_name << "/" << dopt.split << " (behaviour won "
-      << dstats.successes << ", " << dstats.random_actions << " random actions) in "
+      << dstats.successes << ", " << dstats.random_actions << " actions off the label, "
+      << dstats.repeated_actions << " of them repetitions) in "
       << Fixed(Now() - t0, 1) << "s\n";
   if (demos.empty()) throw FailedPrecondition("sft: the demonstration episodes visited no state");
   result.demonstrations = static_cast<int64_t>(demos.size());
 
   PromptOptions prompt_options;
   prompt_options.history_length = c["prompt"]["history_length"].get<int>();
+  const std::string think_style = c["data"]["think"].get<std::string>();
 
   // 2. Tokenizer and model.
   const std::string init_from = c["model"]["init_from"].get<std::string>();
@@ -403,7 +464,8 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
   } else {
     tokenizer = std::make_shared<const Tokenizer>(TrainDemoTokenizer(
         demos, prompt_options, c["tokenizer"]["vocab_size"].get<int32_t>(),
-        c["tokenizer"]["pattern"].get<std::string>(), c["tokenizer"]["max_documents"].get<int64_t>()));
+        c["tokenizer"]["pattern"].get<std::string>(), c["tokenizer"]["max_documents"].get<int64_t>(),
+        think_style));
     log << "sft: trained a " << c["tokenizer"]["pattern"].get<std::string>()
         << "-pattern BPE tokenizer on the demonstrations (vocabulary " << tokenizer->VocabSize()
         << ") in " << Fixed(Now() - t0, 1) << "s\n";
@@ -447,7 +509,7 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
   std::vector<int64_t> lengths;
   int64_t dropped = 0, prompt_tokens = 0, response_tokens = 0;
   for (const Demonstration& d : demos) {
-    SftExample e = MakeSftExample(*tokenizer, d, prompt_options);
+    SftExample e = MakeSftExample(*tokenizer, d, prompt_options, think_style);
     const int64_t len = static_cast<int64_t>(e.prompt.size() + e.response.size());
     if (len > mcfg.max_position_embeddings) {
       ++dropped;

@@ -8,7 +8,7 @@
 //      so the model also learns to recover from mistakes.
 //   2. Each (state, label) becomes one training row in the lm policy's exact layout:
 //      prompt = BuildPromptTokens(state) (agents/lm_policy.h), response = EncodeResponse(
-//      "<think>" + ThinkText(label) + "</think><action>" + label + "</action>") + <|im_end|>.
+//      "<think>" + ThinkText(...) + "</think><action>" + label + "</action>") + <|im_end|>.
 //   3. Tokenizer: the config's tokenizer.json, or a byte-level BPE trained on the demonstration
 //      text (ChatML special tokens added). Model: a preset (agents/model_config.h) sized to the
 //      tokenizer, with optional config.json field overrides, or an existing checkpoint folder.
@@ -26,6 +26,7 @@
 #define TURNWISE_TRAINING_SFT_H_
 
 #include <cstdint>
+#include <map>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -61,6 +62,14 @@ struct DemoCollectionOptions {
   int64_t episodes = 100;
   std::string policy = "noisy_expert";  // "expert" | "noisy_expert"
   double noise = 0.2;                   // noisy_expert: chance of executing a random action
+  // noisy_expert: chance of executing the previous action again instead (checked first; a
+  // typical model mistake, usually invalid — household answers "Nothing happens."), so the
+  // model also learns what to do after a failed action.
+  double repeat_noise = 0.0;
+  // noisy_expert: relative weights of the random action by command prefix ({"open ": 6}: an
+  // "open ..." action is 6 times as likely as any other); unlisted prefixes weigh 1. Lets the
+  // noise reach the states a model gets into (household: a wrong container opened).
+  std::map<std::string, double> noise_weights;
   int64_t max_turns = 0;                // 0 = the env's limit
   uint64_t seed = 0;
 };
@@ -70,6 +79,7 @@ struct DemoStats {
   int64_t successes = 0;       // episodes the (noisy) behaviour still won
   int64_t states = 0;          // demonstrations returned
   int64_t random_actions = 0;  // executed actions that were not the label
+  int64_t repeated_actions = 0;  // of those, repetitions of the previous action
 };
 
 // Plays options.episodes episodes on tasks "<split>/<i mod size>" (i = 0..episodes-1, reset seed
@@ -78,11 +88,18 @@ struct DemoStats {
 std::vector<Demonstration> CollectDemonstrations(const DemoCollectionOptions& options,
                                                  DemoStats* stats = nullptr);
 
-// The short reasoning placed in <think></think> for a label: a fixed phrase per command verb
-// ("go to" -> "I need to be somewhere else.", ...). Kept to a few tokens: CPU generation is slow.
-std::string ThinkText(const std::string& action);
-// "<think>" + ThinkText(action) + "</think><action>" + action + "</action>".
-std::string TargetResponse(const std::string& action);
+// The short reasoning placed in <think></think> for a label, kept to a few tokens (CPU generation
+// is slow). `style`:
+//   "task"  "My task: <task>." — restating the goal right before the action lets a small model
+//           copy the object and receptacle names from a few tokens back instead of hundreds
+//           (falls back to "verb" when the task is empty);
+//   "verb"  a fixed phrase per command verb ("go to" -> "The next thing I need is elsewhere.");
+//   "none"  empty.
+// Throws InvalidArgument for another style.
+std::string ThinkText(const std::string& style, const std::string& task, const std::string& action);
+const std::vector<std::string>& ThinkStyles();
+// "<think>" + think + "</think><action>" + action + "</action>".
+std::string TargetResponse(const std::string& think, const std::string& action);
 
 // One training row: exactly the lm policy's prompt ids and the target ids (ending in <|im_end|>).
 struct SftExample {
@@ -90,16 +107,18 @@ struct SftExample {
   std::vector<int32_t> response;
 };
 SftExample MakeSftExample(const Tokenizer& tokenizer, const Demonstration& demo,
-                          const PromptOptions& prompt_options);
+                          const PromptOptions& prompt_options, const std::string& think_style = "task");
 
 // The whole text of a row (ChatML rendering of prompt + response), used as tokenizer corpus.
-std::string DemonstrationText(const Demonstration& demo, const PromptOptions& prompt_options);
+std::string DemonstrationText(const Demonstration& demo, const PromptOptions& prompt_options,
+                              const std::string& think_style = "task");
 
 // Trains a byte-level BPE (special tokens <|endoftext|>, <|im_start|>, <|im_end|>) on the text
 // of `demos` (at most `max_documents`, spread evenly). Throws InvalidArgument for a bad size.
 Tokenizer TrainDemoTokenizer(const std::vector<Demonstration>& demos,
                              const PromptOptions& prompt_options, int32_t vocab_size,
-                             const std::string& pattern, int64_t max_documents);
+                             const std::string& pattern, int64_t max_documents,
+                             const std::string& think_style = "task");
 
 // Minibatches of row indices whose padded size (rows x longest row) stays within
 // `token_budget` (a row longer than the budget forms a batch alone). Rows are shuffled with

@@ -38,12 +38,14 @@ TEST(SftDemonstrations, NoisyExpertLabelsAreTheExpertsActionInEveryVisitedState)
   o.episodes = 6;
   o.policy = "noisy_expert";
   o.noise = 0.5;
+  o.repeat_noise = 0.2;
   o.seed = 3;
   DemoStats stats;
   std::vector<Demonstration> demos = CollectDemonstrations(o, &stats);
   EXPECT_EQ(stats.episodes, 6);
   EXPECT_EQ(stats.states, static_cast<int64_t>(demos.size()));
   EXPECT_GT(stats.random_actions, 0);
+  EXPECT_GT(stats.repeated_actions, 0);
   // Replay every state from its executed history and ask the expert there.
   auto env = EnvRegistry::Make("household");
   int64_t off_label = 0;
@@ -73,6 +75,25 @@ TEST(SftDemonstrations, NoisyExpertLabelsAreTheExpertsActionInEveryVisitedState)
   EXPECT_GT(off_label, 0);
 }
 
+TEST(SftDemonstrations, NoiseWeightsSteerTheRandomActions) {
+  DemoCollectionOptions o;
+  o.episodes = 4;
+  o.noise = 1.0;  // every executed action random
+  o.max_turns = 10;
+  o.noise_weights = {{"go to ", 0.0}, {"open ", 1000.0}};
+  std::vector<Demonstration> demos = CollectDemonstrations(o);
+  int64_t opens = 0, executed = 0;
+  for (const Demonstration& d : demos) {
+    if (d.history.empty()) continue;
+    const std::string& a = d.history.back().action;
+    ++executed;
+    EXPECT_NE(a.rfind("go to ", 0), 0u) << a;  // weight 0: never chosen
+    opens += a.rfind("open ", 0) == 0;
+  }
+  EXPECT_GT(executed, 0);
+  EXPECT_GE(opens, 0);
+}
+
 TEST(SftDemonstrations, ExpertDemonstrationsAreDeterministic) {
   DemoCollectionOptions o;
   o.episodes = 3;
@@ -85,15 +106,22 @@ TEST(SftDemonstrations, ExpertDemonstrationsAreDeterministic) {
 }
 
 TEST(SftTargets, ThinkTextIsShortAndTheResponseHasTheFormat) {
-  EXPECT_EQ(TargetResponse("go to desk 1"),
-            "<think>" + ThinkText("go to desk 1") + "</think><action>go to desk 1</action>");
+  EXPECT_EQ(TargetResponse("Go.", "go to desk 1"), "<think>Go.</think><action>go to desk 1</action>");
+  EXPECT_EQ(ThinkText("task", "heat some mug and put it in shelf", "go to desk 1"),
+            "My task: heat some mug and put it in shelf.");
+  EXPECT_EQ(ThinkText("task", "", "go to desk 1"), ThinkText("verb", "", "go to desk 1"));
+  EXPECT_EQ(ThinkText("none", "put a mug in shelf", "look"), "");
+  EXPECT_THROW(ThinkText("long", "", "look"), InvalidArgument);
   for (const char* a : {"go to desk 1", "open drawer 2", "take mug 1 from desk 1",
                         "move mug 1 to shelf 1", "heat mug 1 with microwave 1", "use desklamp 1",
                         "look"}) {
-    EXPECT_LE(ThinkText(a).size(), 40u) << a;
-    ProjectedAction p = ProjectAction(TargetResponse(a), {a});
-    EXPECT_TRUE(p.format_valid && p.admissible) << a;
-    EXPECT_EQ(p.action, a);
+    for (const std::string& style : ThinkStyles()) {
+      const std::string think = ThinkText(style, "put a mug in shelf", a);
+      EXPECT_LE(think.size(), 40u) << a;
+      ProjectedAction p = ProjectAction(TargetResponse(think, a), {a});
+      EXPECT_EQ(p.format_valid && p.admissible, true) << a;
+      EXPECT_EQ(p.action, a);
+    }
   }
 }
 
@@ -116,7 +144,7 @@ TEST(SftTargets, ExampleIsThePolicysPromptPlusTheTargetAndEndOfTurn) {
   ASSERT_FALSE(e.response.empty());
   EXPECT_EQ(e.response.back(), tok.RequireTokenId("<|im_end|>"));
   EXPECT_EQ(tok.Decode(std::vector<int32_t>(e.response.begin(), e.response.end() - 1)),
-            TargetResponse(d.action));
+            TargetResponse(ThinkText("task", d.task, d.action), d.action));
   // The whole row's text is what the tokenizer trainer sees.
   EXPECT_EQ(tok.Decode(e.prompt) + tok.Decode(e.response) + "\n", DemonstrationText(d, po));
 }
