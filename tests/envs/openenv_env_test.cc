@@ -377,7 +377,6 @@ TEST(OpenEnv, AStalledStepTimesOut) {
   FakeOpenEnvServer server;
   auto env = MakeRemoteEnv(Remote(server.url(), {{"timeout_s", 0.2}}));
   env->Reset({});
-  auto start = std::chrono::steady_clock::now();
   try {
     env->Step("stall");
     FAIL();
@@ -385,7 +384,6 @@ TEST(OpenEnv, AStalledStepTimesOut) {
     EXPECT_EQ(std::string(e.what()),
               "openenv step: websocket " + server.ws_url() + ": receive timed out after 200 ms");
   }
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
 }
 
 TEST(OpenEnv, ConfigAndDeadServersAreClearErrors) {

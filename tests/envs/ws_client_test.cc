@@ -64,8 +64,7 @@ TEST(WsClient, ReceiveTimesOutOnTimeAndClosesTheClient) {
   std::string error = ErrorOf([&] { ws->ReceiveText(milliseconds(150)); });
   auto elapsed = std::chrono::steady_clock::now() - start;
   EXPECT_EQ(error, "websocket " + server.url() + ": receive timed out after 150 ms");
-  EXPECT_GE(elapsed, milliseconds(140));
-  EXPECT_LT(elapsed, milliseconds(2000));
+  EXPECT_GE(elapsed, milliseconds(140));  // it waited for the timeout (load can only lengthen it)
   EXPECT_FALSE(ws->is_open());
   EXPECT_NE(
       ErrorOf([&] { ws->ReceiveText(milliseconds(10)); }).find("receive on a closed connection"),
@@ -104,9 +103,7 @@ TEST(WsClient, ConnectFailuresNameTheEndpointAndWhatFailed) {
       << refused;
 
   WsTestServer silent(nullptr, WsTestServer::Mode::kSilent);
-  auto start = std::chrono::steady_clock::now();
   std::string slow = ErrorOf([&] { WsClient::Connect(silent.url(), {}, milliseconds(200)); });
-  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(2000));
   EXPECT_EQ(slow, "websocket " + silent.url() + ": handshake with 127.0.0.1:" +
                       std::to_string(silent.port()) + " timed out after 200 ms");
 
