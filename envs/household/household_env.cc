@@ -18,6 +18,10 @@ const ConfigSchema& Schema() {
            .help = "steps before the episode is truncated", .min = 1, .max = 10000});
     s.Add("reward_on_win", FieldType::kNumber, 10.0, "reward of the winning step");
     s.Add("banner", FieldType::kBool, true, "start with TextWorld's welcome line");
+    s.Add({.path = "expert", .type = FieldType::kString, .default_value = "oracle",
+           .help = "the scripted expert: oracle (plans over the true state, solves every task) "
+                   "or search (decides from observations only; the one to imitate)",
+           .choices = {"oracle", "search"}});
     return s;
   }();
   return schema;
@@ -40,6 +44,7 @@ HouseholdEnv::HouseholdEnv(const Json& config) {
   max_steps_ = c["max_steps"].get<int64_t>();
   reward_on_win_ = c["reward_on_win"].get<double>();
   banner_ = c["banner"].get<bool>();
+  search_expert_ = c["expert"].get<std::string>() == "search";
 }
 
 HouseholdEnv::~HouseholdEnv() = default;
@@ -122,7 +127,8 @@ StepResult HouseholdEnv::MakeStep(std::string text, bool valid) {
 
 std::optional<std::string> HouseholdEnv::ExpertAction() {
   if (!world_ || done_) return std::nullopt;
-  return world_->ExpertAction(grammar_version_ == "0.4");
+  return search_expert_ ? world_->SearchAction(grammar_version_ == "0.4")
+                        : world_->ExpertAction(grammar_version_ == "0.4");
 }
 
 std::string HouseholdEnv::TaskId() const { return world_ ? world_->task.id : ""; }

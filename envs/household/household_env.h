@@ -20,7 +20,9 @@
 //
 // Config keys: grammar_version ("0.4" | "0.3"), max_steps (int >= 1), reward_on_win (number),
 // banner (bool: start the first observation with TextWorld's welcome line, as verl-agent
-// shows it; AgentGym and ReAct drop it). Unknown keys fail with ConfigError.
+// shows it; AgentGym and ReAct drop it), expert ("oracle": plans over the hidden state and
+// solves every task; "search": decides from observations only, see World::SearchAction).
+// Unknown keys fail with ConfigError.
 #ifndef TURNWISE_ENVS_HOUSEHOLD_HOUSEHOLD_ENV_H_
 #define TURNWISE_ENVS_HOUSEHOLD_HOUSEHOLD_ENV_H_
 
@@ -59,6 +61,7 @@ class HouseholdEnv : public Env {
   int64_t max_steps_;
   double reward_on_win_;
   bool banner_;
+  bool search_expert_ = false;
   std::unique_ptr<household::World> world_;
   household::World::ActionTable actions_;  // of the current state, kept for the next Step
   int64_t steps_ = 0;

@@ -625,4 +625,93 @@ std::string World::ExpertAction(bool new_grammar) const {
   return "";
 }
 
+// ---- searching expert: decides from what an agent can observe ----
+
+int World::FirstOfType(const std::string& receptacle_type) const {
+  int best = -1;
+  for (size_t i = 0; i < receptacles.size(); ++i) {
+    if (receptacles[i].type != receptacle_type) continue;
+    if (best < 0 || receptacles[i].number < receptacles[static_cast<size_t>(best)].number) {
+      best = static_cast<int>(i);
+    }
+  }
+  return best;
+}
+
+int World::VisibleHere(const std::string& object_type) const {
+  if (location < 0) return -1;
+  const Receptacle& r = receptacles[static_cast<size_t>(location)];
+  if (!r.Accessible()) return -1;
+  for (int oi : r.objects) {
+    if (objects[static_cast<size_t>(oi)].type == object_type) return oi;
+  }
+  return -1;
+}
+
+std::string World::SearchNext(const std::string& object_type, const std::string& skip_type) const {
+  // The receptacles in the order of the sorted `go to` commands (type, then number).
+  std::vector<int> order(receptacles.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  std::sort(order.begin(), order.end(), [&](int a, int b) {
+    return receptacles[static_cast<size_t>(a)].Name() < receptacles[static_cast<size_t>(b)].Name();
+  });
+  const size_t n = order.size();
+  size_t start = 0;  // the first one after the current location; the first one from the middle
+  for (size_t k = 0; k < n; ++k) {
+    if (order[k] == location) start = k + 1;
+  }
+  for (size_t k = 0; k < n; ++k) {
+    const Receptacle& r = receptacles[static_cast<size_t>(order[(start + k) % n])];
+    if (order[(start + k) % n] == location || r.type == skip_type) continue;
+    if (CanContain(r.type, object_type)) return "go to " + r.Name();
+  }
+  // Nothing else could hold it: look where we are (closed) or around the room.
+  return "look";
+}
+
+std::string World::SearchAction(bool new_grammar) const {
+  const bool look_task = task.type == "look_at_obj_in_light";
+  if (held >= 0) {
+    const Object& h = objects[static_cast<size_t>(held)];
+    if (h.type != task.obj) return Dispose(held, FirstOfType(task.recep), new_grammar);
+    if (look_task) {
+      const int lamp = VisibleHere(task.toggle);
+      if (lamp >= 0) return "use " + objects[static_cast<size_t>(lamp)].Name();
+      if (location >= 0 && !receptacles[static_cast<size_t>(location)].Accessible() &&
+          CanContain(receptacles[static_cast<size_t>(location)].type, task.toggle)) {
+        return "open " + receptacles[static_cast<size_t>(location)].Name();
+      }
+      return SearchNext(task.toggle, "");
+    }
+    if (!Satisfied(h)) {
+      const bool heat = task.type == "pick_heat_then_place_in_recep";
+      const bool cool = task.type == "pick_cool_then_place_in_recep";
+      const int appliance = FirstOfType(heat ? "microwave" : cool ? "fridge" : "sinkbasin");
+      TURNWISE_CHECK_MSG(appliance >= 0, "household search expert: no appliance in " + task.id);
+      const Receptacle& a = receptacles[static_cast<size_t>(appliance)];
+      if (location != appliance) return "go to " + a.Name();
+      return std::string(heat ? "heat " : cool ? "cool " : "clean ") + h.Name() + " with " + a.Name();
+    }
+    const int goal = FirstOfType(task.recep);
+    if (auto step = Approach(goal)) return *step;
+    return PutCommand(held, goal, new_grammar);
+  }
+  // Hands empty: take a goal object seen here (not one already in a goal receptacle), open a
+  // closed receptacle that could hold one, or move on to the next that could.
+  const bool here_is_goal = location >= 0 && !look_task &&
+                            receptacles[static_cast<size_t>(location)].type == task.recep;
+  if (!here_is_goal) {
+    const int seen = VisibleHere(task.obj);
+    if (seen >= 0) {
+      return "take " + objects[static_cast<size_t>(seen)].Name() + " from " +
+             receptacles[static_cast<size_t>(location)].Name();
+    }
+    if (location >= 0) {
+      const Receptacle& r = receptacles[static_cast<size_t>(location)];
+      if (!r.Accessible() && CanContain(r.type, task.obj)) return "open " + r.Name();
+    }
+  }
+  return SearchNext(task.obj, look_task ? "" : task.recep);
+}
+
 }  // namespace turnwise::household

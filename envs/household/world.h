@@ -85,8 +85,20 @@ class World {
   bool Won() const;
   // What `look` shows; in the middle of the room at the start.
   std::string LookText() const;
-  // The scripted expert's next command (always admissible while the task is unsolved).
+  // The scripted expert's next command (always admissible while the task is unsolved). It plans
+  // over the true state: it walks straight to hidden objects, so its demonstrations cannot be
+  // imitated by a policy that only sees observations.
   std::string ExpertAction(bool new_grammar) const;
+  // The searching expert: its command depends only on what an agent can observe (the goal text,
+  // where it stands, what the current receptacle shows, what it holds and the admissible
+  // commands). It searches the receptacles that can hold the goal object, in the sorted order of
+  // the admissible `go to` commands starting after the current one, opening closed ones, takes
+  // the object when it sees it, treats it at the first appliance (microwave 1, fridge 1,
+  // sinkbasin 1) and puts it in the first receptacle of the goal type; for
+  // look_at_obj_in_light it then searches the lamp the same way and uses it. Memoryless, so a
+  // policy that sees the last turns can imitate it; it may run out of steps where the oracle
+  // would not (household_test measures how often).
+  std::string SearchAction(bool new_grammar) const;
 
   Task task;
   std::vector<Receptacle> receptacles;
@@ -100,6 +112,10 @@ class World {
   std::optional<std::string> Approach(int receptacle) const;
   std::string Dispose(int object, int goal, bool new_grammar) const;
   int GoalReceptacle() const;
+  // Search helpers of SearchAction.
+  std::string SearchNext(const std::string& object_type, const std::string& skip_type) const;
+  int FirstOfType(const std::string& receptacle_type) const;
+  int VisibleHere(const std::string& object_type) const;  // object index or -1
   bool Satisfied(const Object& o) const;  // has the state the task needs
 };
 
