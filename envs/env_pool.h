@@ -15,8 +15,23 @@
 // call's slot is retired: its late result is discarded and the slot gets a fresh Env on its next
 // reset.
 //
+// Remote envs with transport "batch" (envs/remote_env.h) take another path: no worker thread
+// runs their calls. Each call becomes one request object of protocol v1's `POST /v1/batch`, and
+// the calls of all sessions on the same server that are pending together travel in a few HTTP
+// requests (about one per connection, `batch_connections`, at most `batch_max` calls each),
+// written and read asynchronously by one I/O thread — so hundreds of episodes are in flight
+// with two threads. The contract is the same: results come back through Recv, `call_timeout`
+// retires a call as above, transport failures are retried `max_retries` times with the doubling
+// `backoff`, and whatever cannot continue comes back as a failed result with the reason. Two
+// rules follow from the protocol: a reset (and the session's creation) is retried after any
+// transport failure — resetting again is harmless — but a step whose request was written and
+// whose answer never came is not, since the server may have applied it: it fails at once
+// ("... whether the server applied it is unknown ..."). A session the server no longer knows
+// (404: expired, or the server restarted) is recreated by the next reset. The pool closes its
+// remote sessions in one batch per server when destroyed (waiting at most ~2 s).
+//
 // Thread safety: Send/SendReset/Recv from one thread (the rollout loop). Destruction waits for
-// in-flight calls to finish.
+// in-flight worker calls to finish; in-flight remote-batch calls are abandoned.
 #ifndef TURNWISE_ENVS_ENV_POOL_H_
 #define TURNWISE_ENVS_ENV_POOL_H_
 
@@ -34,6 +49,10 @@
 #include "envs/env.h"
 
 namespace turnwise {
+namespace envs_internal {
+class BatchTransport;
+class RemoteSession;
+}  // namespace envs_internal
 
 struct EnvResult {
   int env_id = -1;
@@ -82,7 +101,16 @@ class EnvPool {
     uint64_t generation = 0;  // bumps when a timed-out call retires the slot
     std::chrono::steady_clock::time_point started;
   };
-  void Launch(int id, std::function<StepResult(Env&)> call, bool is_reset);
+  struct RemoteCall;
+  void Launch(int id, std::function<StepResult(Env&)> call, bool is_reset,
+              const ResetOptions* reset, const std::string* action);
+  // The remote-batch path; these run on the transport's I/O thread (RemoteStart also on the
+  // caller's, before the call is handed over).
+  void RemoteStart(const std::shared_ptr<RemoteCall>& call);
+  void RemoteRetry(const std::shared_ptr<RemoteCall>& call, const std::string& error);
+  void RemoteForgetSession(RemoteCall& call);
+  void RemoteFinish(const std::shared_ptr<RemoteCall>& call, bool ok, std::string error,
+                    StepResult step);
 
   Factory factory_;
   Options options_;
@@ -92,6 +120,9 @@ class EnvPool {
   std::deque<EnvResult> ready_;
   size_t in_flight_ = 0;
   ThreadPool workers_;
+  // Made on the first remote-batch call; declared last so that its I/O thread stops before
+  // anything its callbacks touch is destroyed.
+  std::unique_ptr<envs_internal::BatchTransport> transport_;
 };
 
 }  // namespace turnwise

@@ -7,6 +7,7 @@
 #include "core/config.h"
 #include "core/error.h"
 #include "envs/agentgym_env.h"
+#include "envs/internal/remote_session.h"
 #include "envs/internal/ws_client.h"
 #include "envs/openenv_env.h"
 
@@ -40,14 +41,32 @@ const ConfigSchema& Schema() {
         {.path = "transport",
          .type = FieldType::kString,
          .default_value = "http",
-         .help = "http (one request per call, keep-alive) or websocket (one connection at /v1/ws)",
-         .choices = {"http", "websocket"}});
+         .help = "http (one request per call, keep-alive), websocket (one connection at /v1/ws) "
+                 "or batch (in an EnvPool: the calls of all sessions on the server go "
+                 "together through POST /v1/batch, driven without a thread per call; alone: "
+                 "as http)",
+         .choices = {"http", "websocket", "batch"}});
+    s.Add({.path = "batch_connections",
+           .type = FieldType::kInt,
+           .default_value = 4,
+           .help = "transport batch: keep-alive connections per server (a batch runs on one "
+                   "server thread, so about the server's --threads)",
+           .min = 1,
+           .max = 64});
+    s.Add({.path = "batch_max",
+           .type = FieldType::kInt,
+           .default_value = 256,
+           .help = "transport batch: calls per HTTP request at most",
+           .min = 1,
+           .max = 4096});
     return s;
   }();
   return schema;
 }
 
-class TurnwiseRemoteEnv : public Env {
+// Transport "http" (and "batch" outside an EnvPool). With "batch", EnvPool drives the session
+// through RemoteSession instead of the blocking calls below; both share the session state.
+class TurnwiseRemoteEnv : public Env, public envs_internal::RemoteSession {
  public:
   explicit TurnwiseRemoteEnv(const Json& c)
       : url_(c["url"].get<std::string>()),
@@ -66,11 +85,31 @@ class TurnwiseRemoteEnv : public Env {
     client_->set_keep_alive(true);
     client_->set_tcp_nodelay(true);  // small requests: no Nagle delay against delayed ACKs
     if (!token_.empty()) client_->set_bearer_token_auth(token_);
+    endpoint_.url = url_;
+    while (!endpoint_.url.empty() && endpoint_.url.back() == '/') endpoint_.url.pop_back();
+    endpoint_.token = token_;
+    endpoint_.request_timeout = std::chrono::milliseconds(
+        std::max<int64_t>(1, static_cast<int64_t>(c["timeout_s"].get<double>() * 1000)));
+    endpoint_.connections = c["batch_connections"].get<int>();
+    endpoint_.max_batch = c["batch_max"].get<int>();
+    batched_ = c["transport"] == "batch";
   }
 
   ~TurnwiseRemoteEnv() override {
-    if (!session_.empty()) client_->Delete("/v1/sessions/" + session_);
+    if (!session_.empty() && !pool_managed_) client_->Delete("/v1/sessions/" + session_);
   }
+
+  // RemoteSession
+  bool batched() const override { return batched_; }
+  const envs_internal::BatchEndpoint& endpoint() const override { return endpoint_; }
+  const std::string& session_id() const override { return session_; }
+  void set_session_id(std::string id) override { session_ = std::move(id); }
+  const Json& create_config() const override { return env_config_; }
+  void NoteReset(const ResetOptions& o, const StepResult& s) override {
+    task_id_ = s.info.value("task_id", o.task_id);
+    task_type_ = s.info.value("task_type", "");
+  }
+  void set_pool_managed() override { pool_managed_ = true; }
 
   StepResult Reset(const ResetOptions& o) override {
     if (session_.empty()) {
@@ -80,8 +119,7 @@ class TurnwiseRemoteEnv : public Env {
     StepResult s =
         StepResult::FromJson(Call("POST", "/v1/sessions/" + session_ + "/reset",
                                   {{"seed", o.seed}, {"task_id", o.task_id}, {"split", o.split}}));
-    task_id_ = s.info.value("task_id", o.task_id);
-    task_type_ = s.info.value("task_type", "");
+    NoteReset(o, s);
     return s;
   }
 
@@ -146,6 +184,9 @@ class TurnwiseRemoteEnv : public Env {
   std::unique_ptr<httplib::Client> client_;
   std::string session_, task_id_, task_type_;
   mutable std::optional<EnvSpec> spec_;
+  envs_internal::BatchEndpoint endpoint_;
+  bool pool_managed_ = false;
+  bool batched_ = false;
 };
 
 // The same protocol over one WebSocket (/v1/ws): each call is a message with an id, each answer

@@ -22,7 +22,13 @@ namespace turnwise {
 
 // remote: {"url": "http://127.0.0.1:8200", "protocol": "turnwise" | "agentgym" | "openenv",
 //          "config": {...env config sent at session creation...}, "timeout_s": 30,
-//          "retries": 3, "backoff_s": 0.1, "token": ""}
+//          "retries": 3, "backoff_s": 0.1, "token": "",
+//          "transport": "http" | "websocket" | "batch", "batch_connections": 4,
+//          "batch_max": 256}
+// transport "batch": inside an EnvPool the env's calls go, together with the other sessions'
+// on the same server, through POST /v1/batch without a thread per call (envs/env_pool.h); there
+// `timeout_s` bounds each HTTP request and the pool's own retries and backoff apply (the env's
+// `retries`/`backoff_s` do not). Used alone, the env behaves as with "http".
 // plus the AgentGym adapter's keys when protocol is "agentgym" (envs/agentgym_env.h), or the
 // OpenEnv adapter's (WebSocket, ws://…) when it is "openenv" (envs/openenv_env.h).
 // Unknown keys → ConfigError naming "env.remote.<key>"; an unknown protocol → NotFound listing

@@ -145,6 +145,20 @@ TEST(RemoteEnv, ConfigErrorsNameTheKey) {
     EXPECT_EQ(e.key_path(), "env.remote.retires");
   }
   EXPECT_THROW(MakeRemoteEnv({{"url", "https://x"}}), ConfigError);
+  try {
+    MakeRemoteEnv({{"url", "http://127.0.0.1:9"}, {"transport", "batched"}});
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key_path(), "env.remote.transport");
+    EXPECT_NE(std::string(e.what()).find("known: http, websocket, batch"), std::string::npos)
+        << e.what();
+  }
+  try {
+    MakeRemoteEnv({{"url", "http://127.0.0.1:9"}, {"transport", "batch"}, {"batch_max", 0}});
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key_path(), "env.remote.batch_max");
+  }
   EXPECT_THROW(MakeRemoteEnv(Json::object()), ConfigError);
   try {
     MakeRemoteEnv({{"url", "http://x"}, {"protocol", "grpc"}});
