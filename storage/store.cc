@@ -524,15 +524,16 @@ std::pair<int64_t, int64_t> TrajectoryStore::LatestEpisodeAndIteration(int64_t r
 std::pair<int64_t, int64_t> TrajectoryStore::CountEpisodesAndTurns(int64_t run_id) {
   std::lock_guard<std::mutex> lock(mu_);
   Transaction tx(*db_, /*immediate=*/false);
-  Stmt& e = db_->Prepare("SELECT count(*), coalesce(sum(num_turns), 0) FROM episodes "
-                         "WHERE ?1 = 0 OR run_id = ?1");
-  e.Bind(1, run_id);
+  // Separate statements for one run and for all: `?1 = 0 OR run_id = ?1` cannot use an index.
+  Stmt& e = run_id == 0 ? db_->Prepare("SELECT count(*) FROM episodes")
+                        : db_->Prepare("SELECT count(*) FROM episodes WHERE run_id = ?1").Bind(1, run_id);
   e.Step();
   std::pair<int64_t, int64_t> counts{e.Int(0), 0};
   e.Reset();
-  Stmt& t = db_->Prepare("SELECT count(*) FROM turns WHERE ?1 = 0 OR episode_id IN "
-                         "(SELECT id FROM episodes WHERE run_id = ?1)");
-  t.Bind(1, run_id);
+  Stmt& t = run_id == 0 ? db_->Prepare("SELECT count(*) FROM turns")
+                        : db_->Prepare("SELECT count(*) FROM turns WHERE episode_id IN "
+                                       "(SELECT id FROM episodes WHERE run_id = ?1)")
+                              .Bind(1, run_id);
   t.Step();
   counts.second = t.Int(0);
   t.Reset();

@@ -347,3 +347,44 @@ TEST_F(StoreTest, AnchorPeersAreTheGroupTurnsSharingAState) {
 
 }  // namespace
 }  // namespace turnwise
+
+namespace turnwise {
+namespace {
+
+// The UI's default episode listing (one run, newest first) and a run's counts are answered from
+// an index, without sorting the run in a temporary B-tree (what made deep pages of a
+// 100k-episode run take 143 ms).
+TEST_F(StoreTest, RunListingAndCountsUseAnIndexNotASort) {
+  store_.reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  auto plan = [&](const std::string& sql) {
+    std::string out;
+    sqlite3_stmt* s = nullptr;
+    EXPECT_EQ(sqlite3_prepare_v2(db, ("EXPLAIN QUERY PLAN " + sql).c_str(), -1, &s, nullptr), SQLITE_OK)
+        << sqlite3_errmsg(db);
+    while (sqlite3_step(s) == SQLITE_ROW) {
+      out += reinterpret_cast<const char*>(sqlite3_column_text(s, 3));
+      out += "\n";
+    }
+    sqlite3_finalize(s);
+    return out;
+  };
+  // The shapes TrajectoryStore::QueryEpisodes and CountEpisodesAndTurns prepare.
+  std::string listing = plan("SELECT id FROM episodes WHERE 1 AND run_id = 1 ORDER BY id DESC LIMIT 50 OFFSET 50000");
+  EXPECT_EQ(listing.find("TEMP B-TREE"), std::string::npos) << listing;
+  EXPECT_NE(listing.find("episodes_by_run_id"), std::string::npos) << listing;
+  std::string count = plan("SELECT count(*) FROM episodes WHERE run_id = 1");
+  EXPECT_NE(count.find("USING COVERING INDEX"), std::string::npos) << count;
+  sqlite3_close(db);
+  store_ = TrajectoryStore::Open(path_);
+  EXPECT_EQ(store_->CountEpisodesAndTurns(run_), (std::pair<int64_t, int64_t>{20, 60}));
+  EXPECT_EQ(store_->CountEpisodesAndTurns(0), (std::pair<int64_t, int64_t>{20, 60}));
+  EXPECT_EQ(store_->CountEpisodesAndTurns(run_ + 1), (std::pair<int64_t, int64_t>{0, 0}));
+  auto newest = store_->QueryEpisodes({.run_id = run_, .descending = true, .limit = 5});
+  ASSERT_EQ(newest.episodes.size(), 5u);
+  EXPECT_GT(newest.episodes[0].id, newest.episodes[4].id);
+}
+
+}  // namespace
+}  // namespace turnwise
