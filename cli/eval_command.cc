@@ -11,6 +11,10 @@
 #include "envs/episode_runner.h"
 #include "envs/registry.h"
 #include "storage/store.h"
+#ifdef TURNWISE_WITH_TORCH
+#include "agents/policy.h"
+#include "training/evaluate.h"
+#endif
 
 namespace turnwise::cli {
 namespace {
@@ -23,6 +27,10 @@ struct EvalOptions {
   uint64_t seed = 0;
   double noise = 0.2;
   std::vector<std::string> sets;
+  std::vector<std::string> policy_sets;  // policy config key=value (lm, openai)
+  std::string checkpoint;                // lm: the checkpoint folder
+  int64_t batch_size = 64;               // episodes in flight (model policies batch over them)
+  int64_t max_turns = 0;                 // 0 = the env's limit
   std::string db = "runs/turnwise.db";
   std::string name;
 };
@@ -45,47 +53,78 @@ void RunEval(const EvalOptions& o) {
       throw NotFound(UnknownNameMessage("split", split, known));
     }
   }
-  std::vector<ActionChooser> choosers;
-  for (const auto& p : o.policies) choosers.push_back(MakeScriptedPolicy(p, o.noise));
-
   auto writer = StoreWriter::Open(o.db);
   std::map<std::pair<std::string, std::string>, Tally> tallies;
-  for (size_t pi = 0; pi < o.policies.size(); ++pi) {
-    const std::string& policy = o.policies[pi];
+  auto count = [&](Tally& t, const EpisodeRecord& e) {
+    t.episodes++;
+    t.wins += e.success;
+    t.turns += static_cast<int64_t>(e.turns.size());
+    t.ret += e.episode_return;
+    for (const auto& turn : e.turns) t.invalid += !turn.action_valid;
+    auto& cell = t.by_type[e.task_type];
+    cell.first++;
+    cell.second += e.success;
+  };
+  for (const std::string& policy : o.policies) {
+    Json policy_config = Json::object();
+#ifdef TURNWISE_WITH_TORCH
+    if (policy == "noisy_expert") policy_config["noise"] = o.noise;
+    if (policy == "lm") {
+      policy_config["temperature"] = 0.0;  // greedy unless --policy-set temperature=...
+      if (!o.checkpoint.empty()) policy_config["checkpoint"] = o.checkpoint;
+    }
+    if (policy == "lm" || policy == "openai") {
+      for (const auto& s : o.policy_sets) ApplyOverride(policy_config, s, nullptr);
+      if (policy == "lm" && !policy_config.contains("seed")) policy_config["seed"] = o.seed;
+    }
+    std::unique_ptr<Policy> actor = MakePolicy(policy, policy_config);
+#else
+    if (policy == "lm" || policy == "openai") {
+      throw FailedPrecondition("policy '" + policy + "' needs a build with LibTorch "
+                               "(this turnwise was built with TURNWISE_WITH_TORCH=OFF)");
+    }
+    ActionChooser chooser = MakeScriptedPolicy(policy, o.noise);
+#endif
     Json config = {{"env", {{"name", o.env}, {"config", env_config}}},
                    {"policy", policy},
+                   {"policy_config", policy_config},
                    {"noise", o.noise},
                    {"splits", o.splits},
                    {"episodes", o.episodes},
+                   {"max_turns", o.max_turns},
                    {"seed", o.seed}};
     int64_t run = writer->CreateRun({.name = o.name.empty() ? "eval " + policy + " on " + o.env : o.name,
                                      .env = o.env, .method = "eval:" + policy,
                                      .seed = static_cast<int64_t>(o.seed), .config = config});
-    RngStreams streams(o.seed);
     for (const auto& split : o.splits) {
       int64_t n = o.episodes > 0 ? o.episodes : spec.splits.at(split);
-      Rng rng = streams.Stream("eval/" + policy + "/" + split);
       Tally& t = tallies[{policy, split}];
       ProgressReporter progress(policy + " " + split, n, std::cerr);
+#ifdef TURNWISE_WITH_TORCH
+      EvaluatePolicy(*actor, o.env, env_config, split, n, o.max_turns, o.batch_size, o.seed,
+                     [&](EpisodeRecord&& e) {
+                       e.run_id = run;
+                       count(t, e);
+                       writer->AppendEpisode(std::move(e));
+                       progress.Advance();
+                     });
+#else
+      RngStreams streams(o.seed);
+      Rng rng = streams.Stream("eval/" + policy + "/" + split);
       for (int64_t i = 0; i < n; ++i) {
         EpisodeRunOptions run_options;
         run_options.reset = {.seed = static_cast<uint64_t>(i), .task_id = split + "/" +
                              std::to_string(i % spec.splits.at(split)), .split = split};
-        EpisodeRecord e = PlayEpisode(*env, run_options, choosers[pi], rng);
+        if (o.max_turns > 0) run_options.max_turns = o.max_turns;
+        EpisodeRecord e = PlayEpisode(*env, run_options, chooser, rng);
         e.run_id = run;
         e.group_id = e.task_id;
         e.policy = policy;
-        t.episodes++;
-        t.wins += e.success;
-        t.turns += static_cast<int64_t>(e.turns.size());
-        t.ret += e.episode_return;
-        for (const auto& turn : e.turns) t.invalid += !turn.action_valid;
-        auto& cell = t.by_type[e.task_type];
-        cell.first++;
-        cell.second += e.success;
+        count(t, e);
         writer->AppendEpisode(std::move(e));
         progress.Advance();
       }
+#endif
     }
     for (const auto& split : o.splits) {
       const Tally& t = tallies[{policy, split}];
@@ -125,10 +164,21 @@ void RunEval(const EvalOptions& o) {
 void AddEvalCommand(CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   CLI::App* eval = app.add_subcommand(
-      "eval", "Evaluate scripted policies (expert, noisy_expert, random) on an environment; "
-              "every episode is stored");
+      "eval", "Evaluate a policy (a model checkpoint, a served model, or a scripted one) on an "
+              "environment's splits; every episode is stored and a success table printed");
   eval->add_option("--env", o->env, "Environment name")->capture_default_str();
-  eval->add_option("--policy", o->policies, "expert, noisy_expert, random (several allowed)")
+  eval->add_option("--policy", o->policies,
+                   "expert, noisy_expert, random, lm (--checkpoint), openai (--policy-set "
+                   "base_url=... --policy-set model=...); several allowed")
+      ->capture_default_str();
+  eval->add_option("--checkpoint", o->checkpoint, "lm: checkpoint folder (model + tokenizer)");
+  eval->add_option("--policy-set", o->policy_sets,
+                   "lm/openai config key=value, e.g. temperature=0.7, history_length=2, "
+                   "base_url=http://127.0.0.1:8000/v1 (lm is greedy by default)");
+  eval->add_option("--batch-size", o->batch_size,
+                   "Episodes in flight; the lm policy generates for all of them in one batch")
+      ->capture_default_str();
+  eval->add_option("--max-turns", o->max_turns, "Turn limit per episode (0 = the env's)")
       ->capture_default_str();
   eval->add_option("--split", o->splits, "Splits to evaluate")->capture_default_str();
   eval->add_option("--episodes", o->episodes, "Episodes per split (0 = every task)")

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <fstream>
@@ -167,6 +168,56 @@ TEST(Cli, EvalStoresEveryEpisodeAndPrintsSuccess) {
                          "'grammar_version'?)"),
             std::string::npos)
       << bad.err;
+}
+
+// `turnwise eval` plays a model checkpoint (the lm policy, batched greedy decoding) like any
+// other policy: episodes with their generated tokens in the store, a success table on stdout.
+TEST(Cli, EvalPlaysAModelCheckpoint) {
+  TempDir dir;
+  if (RunTurnwise("model --help", dir).exit_code != 0) GTEST_SKIP() << "built without LibTorch";
+  {
+    std::ofstream corpus(dir.File("corpus.txt"));
+    for (int i = 0; i < 50; ++i) {
+      corpus << "<think>find the mug</think><action>go to cabinet " << i % 7
+             << "</action> You arrive at countertop 1. On the countertop 1, you see a mug 1.\n";
+    }
+  }
+  ASSERT_EQ(RunTurnwise("tokenizer train --corpus " + dir.File("corpus.txt") + " --vocab-size 400 --out " +
+                            dir.File("tok.json"), dir).exit_code, 0);
+  Result init = RunTurnwise("model init --preset tiny --tokenizer " + dir.File("tok.json") + " --out " +
+                                dir.File("model"), dir);
+  ASSERT_EQ(init.exit_code, 0) << init.err;
+  std::string db = dir.File("eval.db");
+  Result r = RunTurnwise("eval --policy lm --checkpoint " + dir.File("model") +
+                             " --split valid_seen --episodes 4 --max-turns 3 --batch-size 4"
+                             " --policy-set max_new_tokens=8 --db " + db, dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("lm      valid_seen  4"), std::string::npos) << r.out;
+  auto store = TrajectoryStore::OpenReadOnly(db);
+  auto runs = store->ListRuns();
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0].method, "eval:lm");
+  EXPECT_EQ(runs[0].config["policy_config"]["checkpoint"], dir.File("model"));
+  EXPECT_EQ(runs[0].config["policy_config"]["temperature"], 0.0);
+  auto page = store->QueryEpisodes({.run_id = runs[0].id});
+  ASSERT_EQ(page.total, 4);
+  EpisodeRecord episode = store->GetEpisode(page.episodes[0].id);
+  ASSERT_EQ(episode.turns.size(), 3u);  // an untrained model wins nothing in 3 turns
+  for (const auto& turn : episode.turns) {
+    EXPECT_FALSE(turn.token_ids.empty());
+    EXPECT_LE(turn.token_ids.size(), 8u);
+    EXPECT_EQ(turn.logprobs.size(), turn.token_ids.size());
+    EXPECT_NE(turn.prompt.find("Your task is to"), std::string::npos) << turn.prompt;
+  }
+  // A model policy without its checkpoint, and an openai policy without its server, fail in one
+  // line naming the key.
+  Result missing = RunTurnwise("eval --policy lm --db " + db, dir);
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.err.find("policy.checkpoint"), std::string::npos) << missing.err;
+  EXPECT_EQ(std::count(missing.err.begin(), missing.err.end(), '\n'), 1) << missing.err;
+  Result openai = RunTurnwise("eval --policy openai --policy-set model=m --db " + db, dir);
+  EXPECT_EQ(openai.exit_code, 1);
+  EXPECT_NE(openai.err.find("policy.base_url"), std::string::npos) << openai.err;
 }
 
 }  // namespace
