@@ -85,8 +85,18 @@ std::string RenderStepPrompt(const std::string& env, const std::string& task,
                              const std::vector<std::string>& admissible,
                              const PromptOptions& options) {
   const std::string actions = RenderAdmissible(admissible, options.hide_help);
-  if (history.empty() || options.history_length == 0) {
+  if (history.empty()) {
     return Role(env) + "\nYour current observation is: " + observation +
+           "\nThe admissible actions in this situation are: [" + actions + "].\n\n" +
+           kFormatInstruction;
+  }
+  if (options.history_length == 0) {
+    // No earlier turns shown, but the task (which only the first observation states) stays.
+    std::string out = Role(env);
+    if (!task.empty()) out += " Your task is to: " + task + ".";
+    return out + "\nYou have taken " + std::to_string(history.size()) +
+           " step(s) so far. You are now at step " + std::to_string(history.size() + 1) +
+           " and your current observation is: " + observation +
            "\nThe admissible actions in this situation are: [" + actions + "].\n\n" +
            kFormatInstruction;
   }

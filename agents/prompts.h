@@ -19,8 +19,8 @@ struct HistoryEntry {
 };
 
 struct PromptOptions {
-  // Turns of history shown: k > 0 the last k; 0 none (the first-turn template is used every
-  // turn); -1 the full history.
+  // Turns of history shown: k > 0 the last k; 0 none (later turns state the task, the step
+  // count and the current observation only); -1 the full history.
   int history_length = 2;
   // Drop the "help" command from the admissible list, as verl-agent does.
   bool hide_help = true;

@@ -44,8 +44,13 @@ TEST(Prompts, LaterStepsShowTheLastKTurns) {
   EXPECT_NE(p.find("You are now at step 4 and your current observation is: o4"), std::string::npos);
   std::string full = RenderStepPrompt("household", "", h, "o4", {"look"}, {.history_length = -1});
   EXPECT_NE(full.find("[Observation 1: 'o1', Action 1: 'a1']"), std::string::npos);
-  std::string none = RenderStepPrompt("household", "", h, "o4", {"look"}, {.history_length = 0});
+  std::string none = RenderStepPrompt("household", "put a mug in desk", h, "o4", {"look"},
+                                      {.history_length = 0});
   EXPECT_EQ(none.find("Observation 1"), std::string::npos);
+  EXPECT_EQ(none.find("a3"), std::string::npos);
+  // Without history the task must still be stated: only the first observation holds it.
+  EXPECT_NE(none.find("Your task is to: put a mug in desk."), std::string::npos) << none;
+  EXPECT_NE(none.find("You are now at step 4 and your current observation is: o4"), std::string::npos);
 }
 
 TEST(Prompts, ProjectionFollowsVerlAgentRules) {
