@@ -4,7 +4,12 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <functional>
+#include <set>
+
 #include "core/error.h"
+#include "training/schedules.h"
 
 namespace turnwise {
 namespace {
@@ -88,6 +93,189 @@ TEST(Kl, WorkedExample) {
   EXPECT_THROW(ParseKlEstimator("k4"), ConfigError);
 }
 
+// ---- LOOP (algorithms.md §4.4, ε = 0.1 → clip [0.9091, 1.1]) ----
+
+at::Tensor LogRatios(std::vector<double> ratios) {
+  for (double& r : ratios) r = std::log(r);
+  return T(ratios);
+}
+
+TEST(LoopClip, WorkedExample) {
+  at::Tensor old = at::zeros({1, 3}, torch::kFloat64);
+  at::Tensor mask = at::ones({1, 3}, torch::kFloat64);
+  at::Tensor logp = LogRatios({1.05, 1.2, 0.85});
+  PolicyLoss win = LoopClipLoss(logp, old, T({1.0}).reshape({1}), mask, 0.1);
+  EXPECT_NEAR(win.per_token[0][0].item<double>(), -1.05, 1e-9);
+  EXPECT_NEAR(win.per_token[0][1].item<double>(), -1.1, 1e-9);  // clipped at 1 + ε
+  EXPECT_NEAR(win.per_token[0][2].item<double>(), -0.85, 1e-9);
+  EXPECT_NEAR(win.loss.item<double>(), -1.0, 1e-9);
+  EXPECT_NEAR(win.clip_fraction, 1.0 / 3.0, 1e-9);
+  PolicyLoss lose = LoopClipLoss(logp, old, T({-0.5}).reshape({1}), mask, 0.1);
+  EXPECT_NEAR(lose.per_token[0][0].item<double>(), 0.525, 1e-9);
+  EXPECT_NEAR(lose.per_token[0][1].item<double>(), 0.6, 1e-9);
+  EXPECT_NEAR(lose.per_token[0][2].item<double>(), 0.5 / 1.1, 1e-9);  // clipped at 1/(1 + ε)
+  EXPECT_NEAR(lose.per_token[0][2].item<double>(), 0.4545, 1e-4);
+  EXPECT_NEAR(lose.loss.item<double>(), 0.5265, 1e-4);
+
+  // The mini-batch of these two rollouts under LOOP's fixed denominator of 32.
+  at::Tensor both_logp = at::cat({logp, logp});
+  at::Tensor both_old = at::zeros({2, 3}, torch::kFloat64);
+  at::Tensor both_mask = at::ones({2, 3}, torch::kFloat64);
+  at::Tensor adv = torch::tensor({1.0, -0.5}, torch::kFloat64);
+  PolicyLoss l = LoopClipLoss(both_logp, both_old, adv, both_mask, 0.1);
+  MinibatchLayout layout({{.trajectory = 0, .tokens = 3}, {.trajectory = 1, .tokens = 3}}, 32);
+  double share = AggregateShare(l.per_token, both_mask, LossAggregation::kRolloutMeanFixed, layout, {0, 1}).item<double>();
+  EXPECT_NEAR(share, (-1.0 + 0.5265) / 32, 1e-4);
+  EXPECT_NEAR(share, -0.0148, 1e-4);
+}
+
+TEST(LoopClip, EqualsPpoClipWithTheLogSymmetricInterval) {
+  // Differential: LOOP's [1/(1+ε), 1+ε] is PPO's clip with ε_low = ε/(1+ε), ε_high = ε, no dual clip.
+  at::Tensor old = T({-1.0, -2.0, -0.5, -1.5, -0.7, -3.0, -0.2, -0.9}, 2);
+  at::Tensor logp = old + T({0.05, -0.4, 0.3, 0.1, -0.05, 1.6, -2.5, 0.01}, 2);
+  at::Tensor mask = T({1, 1, 1, 1, 1, 1, 1, 0}, 2);
+  for (double eps : {0.1, 0.5, 2.0}) {
+    for (double a : {1.3, -0.7}) {
+      at::Tensor adv = torch::tensor({a, -a}, torch::kFloat64);
+      PolicyLoss loop = LoopClipLoss(logp, old, adv, mask, eps, LossAggregation::kTokenMean);
+      PolicyLoss ppo = PpoClipLoss(logp, old, adv, mask, {eps / (1 + eps), eps, 0.0}, LossAggregation::kTokenMean);
+      EXPECT_TRUE(torch::allclose(loop.per_token, ppo.per_token, 1e-12, 1e-12)) << eps << " " << a;
+    }
+  }
+}
+
+TEST(RolloutMeanFixed, PoolsATrajectorysTurnsAndKeepsTheDenominatorFixed) {
+  // Trajectory 7 has two turn rows (2 + 3 tokens), trajectory 9 one row (1 token).
+  at::Tensor loss = T({1, 1, 0, 2, 2, 2, 6, 0, 0}, 3);
+  at::Tensor mask = T({1, 1, 0, 1, 1, 1, 1, 0, 0}, 3);
+  MinibatchLayout layout({{.trajectory = 7, .tokens = 2}, {.trajectory = 7, .tokens = 3}, {.trajectory = 9, .tokens = 1}}, 4);
+  double whole = AggregateShare(loss, mask, LossAggregation::kRolloutMeanFixed, layout, layout.AllRows()).item<double>();
+  EXPECT_NEAR(whole, ((1 + 1 + 2 + 2 + 2) / 5.0 + 6.0) / 4.0, 1e-12);
+  // Without a layout: every row its own rollout, denominator = rows (seq-mean-token-mean).
+  EXPECT_NEAR(AggregateLoss(loss, mask, LossAggregation::kRolloutMeanFixed).item<double>(),
+              AggregateLoss(loss, mask, LossAggregation::kSeqMeanTokenMean).item<double>(), 1e-12);
+  EXPECT_EQ(ParseAggregation("rollout-mean-fixed"), LossAggregation::kRolloutMeanFixed);
+}
+
+TEST(AggregateShare, MicroBatchSharesAddUpToTheMinibatch) {
+  at::Tensor loss = T({1, 2, 0, 3, 4, 5, 6, 0, 0, 7, 0, 0, 0, 0, 0, 8, 9, 1}, 6);
+  at::Tensor mask = T({1, 1, 0, 1, 1, 1, 1, 0, 0, 1, 0, 0, 0, 0, 0, 1, 1, 1}, 6);
+  std::vector<MinibatchRow> rows = {{.trajectory = 0, .tokens = 2}, {.trajectory = 0, .tokens = 3},
+                                    {.trajectory = 1, .tokens = 1}, {.trajectory = 2, .tokens = 1},
+                                    {.trajectory = 2, .tokens = 0}, {.trajectory = 3, .tokens = 3}};
+  MinibatchLayout layout(rows, 3);
+  for (auto mode : {LossAggregation::kTokenMean, LossAggregation::kSeqMeanTokenMean, LossAggregation::kSeqMeanTokenSum,
+                    LossAggregation::kRolloutMeanFixed}) {
+    double whole = AggregateShare(loss, mask, mode, layout, layout.AllRows()).item<double>();
+    double parts = AggregateShare(loss.slice(0, 0, 2), mask.slice(0, 0, 2), mode, layout, {0, 1}).item<double>() +
+                   AggregateShare(loss.slice(0, 2, 6), mask.slice(0, 2, 6), mode, layout, {2, 3, 4, 5}).item<double>();
+    EXPECT_NEAR(whole, parts, 1e-12) << static_cast<int>(mode);
+    if (mode != LossAggregation::kRolloutMeanFixed) {
+      EXPECT_NEAR(whole, AggregateLoss(loss, mask, mode).item<double>(), 1e-12) << static_cast<int>(mode);
+    }
+  }
+}
+
+// ---- GSPO (algorithms.md §7.5, ε = 3e-4 / 4e-4) ----
+
+TEST(Gspo, WorkedExamples) {
+  at::Tensor old = at::zeros({1, 4}, torch::kFloat64);
+  at::Tensor mask = at::ones({1, 4}, torch::kFloat64);
+  at::Tensor far = T({0.02, -0.01, 0.03, 0.0});
+  at::Tensor x = far.clone().set_requires_grad(true);
+  PolicyLoss up = GspoLoss(x, old, T({1.0}).reshape({1}), mask, {});
+  EXPECT_NEAR(std::exp(0.01), 1.01005, 1e-5);
+  EXPECT_NEAR(up.loss.item<double>(), -1.0004, 1e-9);  // clipped to 1 + 4e-4
+  EXPECT_NEAR(up.clip_fraction, 1.0, 1e-12);
+  up.loss.backward();
+  EXPECT_EQ(x.grad().abs().sum().item<double>(), 0.0);  // no gradient when clipped
+  at::Tensor y = far.clone().set_requires_grad(true);
+  PolicyLoss down = GspoLoss(y, old, T({-1.0}).reshape({1}), mask, {});
+  EXPECT_NEAR(down.loss.item<double>(), std::exp(0.01), 1e-12);  // unclipped: −A·s
+  EXPECT_NEAR(down.loss.item<double>(), 1.01005, 1e-5);
+  down.loss.backward();
+  // d s / d logπ_t = s / |y| for every token.
+  for (int t = 0; t < 4; ++t) EXPECT_NEAR(y.grad()[0][t].item<double>(), std::exp(0.01) / 4, 1e-12);
+  PolicyLoss inside = GspoLoss(T({4e-4, 0.0, 2e-4, 2e-4}), old, T({1.0}).reshape({1}), mask, {});
+  EXPECT_NEAR(inside.loss.item<double>(), -1.0002, 1e-6);
+  EXPECT_EQ(inside.clip_fraction, 0.0);
+}
+
+TEST(Gspo, IsASequenceMeanAndIgnoresPadding) {
+  // Row 0: 2 tokens; row 1: 3 tokens + padding; row 2: empty (left out of the mean).
+  at::Tensor old = T({0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}, 3);
+  at::Tensor logp = T({0.1, 0.3, 9.0, 9.0, -0.2, 0.0, 0.2, 9.0, 9.0, 9.0, 9.0, 9.0}, 3);
+  at::Tensor mask = T({1, 1, 0, 0, 1, 1, 1, 0, 0, 0, 0, 0}, 3);
+  GspoOptions wide{0.5, 0.5};
+  PolicyLoss l = GspoLoss(logp, old, torch::tensor({1.0, 2.0, 5.0}, torch::kFloat64), mask, wide);
+  double s0 = std::exp(0.2), s1 = std::exp(0.0);
+  EXPECT_NEAR(l.loss.item<double>(), (-1.0 * s0 + -2.0 * s1) / 2.0, 1e-12);
+}
+
+// ---- REINFORCE ----
+
+TEST(Reinforce, ValueAndGradient) {
+  at::Tensor old = T({-1.0, -2.0});
+  at::Tensor logp = T({-0.5, -2.5}).set_requires_grad(true);
+  at::Tensor mask = T({1, 1});
+  PolicyLoss plain = ReinforceLoss(logp, old, torch::tensor({2.0}, torch::kFloat64), mask, false,
+                                   LossAggregation::kTokenMean);
+  EXPECT_NEAR(plain.loss.item<double>(), -2.0 * (-0.5 - 2.5) / 2.0, 1e-12);
+  plain.loss.backward();
+  EXPECT_NEAR(logp.grad()[0][0].item<double>(), -1.0, 1e-12);  // −A / tokens
+  PolicyLoss weighted = ReinforceLoss(logp, old, torch::tensor({2.0}, torch::kFloat64), mask, true,
+                                      LossAggregation::kTokenMean);
+  EXPECT_NEAR(weighted.loss.item<double>(), -2.0 * (std::exp(0.5) + std::exp(-0.5)) / 2.0, 1e-12);
+  EXPECT_EQ(weighted.clip_fraction, 0.0);
+}
+
+TEST(Losses, AllZeroAdvantagesGiveZeroLossAndGradient) {
+  at::Tensor old = T({-1.0, -2.0, -0.5, -1.5}, 2);
+  at::Tensor mask = T({1, 1, 1, 0}, 2);
+  at::Tensor zero = torch::zeros({2}, torch::kFloat64);
+  std::vector<std::function<PolicyLoss(const at::Tensor&)>> losses = {
+      [&](const at::Tensor& x) { return PpoClipLoss(x, old, zero, mask, {}, LossAggregation::kTokenMean); },
+      [&](const at::Tensor& x) { return LoopClipLoss(x, old, zero, mask, 0.1); },
+      [&](const at::Tensor& x) { return GspoLoss(x, old, zero, mask, {}); },
+      [&](const at::Tensor& x) { return ReinforceLoss(x, old, zero, mask, false, LossAggregation::kTokenMean); }};
+  for (size_t i = 0; i < losses.size(); ++i) {
+    at::Tensor x = (old + 0.3).set_requires_grad(true);
+    PolicyLoss l = losses[i](x);
+    EXPECT_EQ(l.loss.item<double>(), 0.0) << i;
+    l.loss.backward();
+    EXPECT_EQ(x.grad().abs().sum().item<double>(), 0.0) << i;
+  }
+}
+
+TEST(Losses, AnEmptyBatchGivesZero) {
+  at::Tensor empty = torch::zeros({0, 4}, torch::kFloat64);
+  at::Tensor adv = torch::zeros({0}, torch::kFloat64);
+  EXPECT_EQ(LoopClipLoss(empty, empty, adv, empty, 0.1).loss.item<double>(), 0.0);
+  EXPECT_EQ(GspoLoss(empty, empty, adv, empty, {}).loss.item<double>(), 0.0);
+  EXPECT_EQ(PpoClipLoss(empty, empty, adv, empty, {}, LossAggregation::kSeqMeanTokenMean).loss.item<double>(), 0.0);
+}
+
+// ---- DAPO overlong shaping (algorithms.md §7.4) ----
+
+TEST(Overlong, WorkedExample) {
+  EXPECT_NEAR(OverlongPenalty(16000, 20480, 4096, 1.0), 0.0, 1e-12);
+  EXPECT_NEAR(OverlongPenalty(18000, 20480, 4096, 1.0), -0.3945, 1e-4);
+  EXPECT_NEAR(OverlongPenalty(20480, 20480, 4096, 1.0), -1.0, 1e-12);
+  EXPECT_NEAR(OverlongPenalty(16384, 20480, 4096, 1.0), 0.0, 1e-12);  // the buffer's edge
+  EXPECT_NEAR(OverlongPenalty(20480, 20480, 4096, 0.5), -0.5, 1e-12);
+  EXPECT_EQ(OverlongPenalty(20480, 20480, 0, 1.0), 0.0);  // off
+}
+
+TEST(Schedules, ZeroVarianceGroupsAndFilters) {
+  auto dead = ZeroVarianceGroups({{"A", 1}, {"A", 0}, {"A", 0}, {"B", 1}, {"B", 1}, {"B", 1}, {"C", 0}});
+  EXPECT_EQ(dead, (std::set<std::string>{"B"}));  // the toy example's group B; singleton C kept
+  EXPECT_TRUE(ZeroVarianceGroups({}).empty());
+  EXPECT_EQ(ReverseTurnOrder({0, 2, 1, 0, 2}), (std::vector<int>{2, 1, 0}));
+  // LOOP advantages of the toy example: group B's rollouts (0) are dropped.
+  EXPECT_EQ(KeepNonZeroAdvantage({1.0, -0.5, -0.5, 0.0, 0.0, 0.005}, 0.01),
+            (std::vector<bool>{true, true, true, false, false, false}));
+}
+
 // d loss / d logprobs by autograd vs central differences, in float64.
 void GradCheck(const std::function<at::Tensor(const at::Tensor&)>& f, const at::Tensor& at_point) {
   at::Tensor x = at_point.clone().set_requires_grad(true);
@@ -119,6 +307,24 @@ TEST(Gradients, LossesMatchFiniteDifferences) {
   for (auto est : {KlEstimator::kK1, KlEstimator::kK2, KlEstimator::kK3}) {
     GradCheck([&](const at::Tensor& x) { return AggregateLoss(KlPenalty(x, ref, est), mask, LossAggregation::kTokenMean); },
               logp);
+  }
+  // The new losses and the fixed-denominator aggregation.
+  GradCheck([&](const at::Tensor& x) { return LoopClipLoss(x, old, adv, mask, 0.1, LossAggregation::kTokenMean).loss; },
+            logp);
+  GradCheck([&](const at::Tensor& x) { return LoopClipLoss(x, old, adv, mask, 2.0).loss; }, logp);
+  MinibatchLayout layout({{.trajectory = 4, .tokens = 3}, {.trajectory = 4, .tokens = 2}}, 32);
+  GradCheck(
+      [&](const at::Tensor& x) {
+        return AggregateShare(LoopClipLoss(x, old, adv, mask, 0.1).per_token, mask,
+                              LossAggregation::kRolloutMeanFixed, layout, {0, 1});
+      },
+      logp);
+  GradCheck([&](const at::Tensor& x) { return GspoLoss(x, old, adv, mask, {0.2, 0.28}).loss; }, logp);
+  GradCheck([&](const at::Tensor& x) { return GspoLoss(x, old, -adv, mask, {0.05, 0.05}).loss; }, logp);
+  for (bool is : {false, true}) {
+    GradCheck([&](const at::Tensor& x) {
+      return ReinforceLoss(x, old, adv, mask, is, LossAggregation::kSeqMeanTokenMean).loss;
+    }, logp);
   }
   // k3+: k2's gradient.
   at::Tensor x = logp.clone().set_requires_grad(true);
