@@ -7,8 +7,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
+#include <cstdlib>
 #include <map>
 #include <ostream>
+#include <set>
 #include <sstream>
 
 #include "agents/generation.h"
@@ -23,8 +25,11 @@
 #include "storage/store.h"
 #include "training/advantages/advantage.h"
 #include "training/evaluate.h"
+#include "training/advantages/seeupo.h"
 #include "training/losses.h"
+#include "training/regularizers.h"
 #include "training/rollout.h"
+#include "training/schedules.h"
 #include "training/sft.h"
 
 namespace turnwise {
@@ -40,7 +45,7 @@ std::string Fmt(double v, int digits) {
   return buf;
 }
 
-ConfigSchema BuildSchema() {
+ConfigSchema BuildSchema(bool algorithm_defaults) {
   ConfigSchema s;
   s.Add("name", FieldType::kString, "run", "run name (the run directory is output.dir/<name>)");
   s.Add({.path = "seed", .type = FieldType::kInt, .default_value = 1, .help = "seed of every random choice", .min = 0});
@@ -73,24 +78,66 @@ ConfigSchema BuildSchema() {
          .min = 1});
   s.Add({.path = "rollout.history_length", .type = FieldType::kInt, .default_value = 2,
          .help = "turns of history in the prompt (-1 all)", .min = -1});
-  s.Add("algorithm.advantage.name", FieldType::kString, "grpo", "advantage estimator (see docs/methods.md)");
-  s.Add("algorithm.advantage.config", FieldType::kOpen, Json::object(), "the estimator's own keys");
-  s.Add({.path = "algorithm.invalid_action_penalty", .type = FieldType::kNumber, .default_value = 0.1,
-         .help = "subtracted from an invalid turn's score (verl-agent)", .min = 0.0});
-  s.Add({.path = "algorithm.loss.clip_low", .type = FieldType::kNumber, .default_value = 0.2, .help = "PPO ε_low",
-         .min = 0.0, .max = 1.0});
-  s.Add({.path = "algorithm.loss.clip_high", .type = FieldType::kNumber, .default_value = 0.2, .help = "PPO ε_high",
-         .min = 0.0});
-  s.Add({.path = "algorithm.loss.dual_clip_c", .type = FieldType::kNumber, .default_value = 3.0,
-         .help = "dual-clip cap c for A < 0 (<= 1 off)"});
-  s.Add({.path = "algorithm.loss.aggregation", .type = FieldType::kString, .default_value = "token-mean",
-         .help = "loss aggregation", .choices = AggregationNames()});
-  s.Add({.path = "algorithm.kl.coef", .type = FieldType::kNumber, .default_value = 0.0,
-         .help = "KL-to-reference loss weight (0 off)", .min = 0.0});
-  s.Add({.path = "algorithm.kl.estimator", .type = FieldType::kString, .default_value = "k3",
-         .help = "k1, k2, k3 (low_var_kl) or k3+", .choices = {"k1", "k2", "k3", "k3+", "low_var_kl"}});
-  s.Add({.path = "algorithm.entropy_coef", .type = FieldType::kNumber, .default_value = 0.0,
-         .help = "entropy bonus weight", .min = 0.0});
+  // The algorithm block. In the public schema (what `--set` and the CLI validate against) these
+  // keys have no defaults, so that a method preset can fill the keys the user left out; the
+  // defaults are applied after the preset is merged (ResolveTrainConfig).
+  auto alg = [&](FieldSpec f) {
+    if (!algorithm_defaults && !f.default_value.is_null()) {
+      f.help += " (default " + DumpJson(f.default_value) + ")";
+      f.default_value = Json();
+    }
+    s.Add(std::move(f));
+  };
+  alg({.path = "algorithm.preset", .type = FieldType::kString, .default_value = "",
+       .help = "a method preset merged under this config: a name in configs/methods or a .json path"});
+  alg({.path = "algorithm.advantage.name", .type = FieldType::kString, .default_value = "grpo",
+       .help = "advantage estimator (see docs/methods.md)"});
+  alg({.path = "algorithm.advantage.config", .type = FieldType::kOpen, .default_value = Json::object(),
+       .help = "the estimator's own keys"});
+  alg({.path = "algorithm.invalid_action_penalty", .type = FieldType::kNumber, .default_value = 0.1,
+       .help = "subtracted from an invalid turn's score (verl-agent)", .min = 0.0});
+  alg({.path = "algorithm.loss.name", .type = FieldType::kString, .default_value = "ppo",
+       .help = "policy loss: ppo (token clip), loop (clip [1/(1+ε), 1+ε]), gspo (sequence ratio), reinforce",
+       .choices = {"ppo", "loop", "gspo", "reinforce"}});
+  alg({.path = "algorithm.loss.clip_low", .type = FieldType::kNumber, .default_value = 0.2,
+       .help = "ε_low (ppo; gspo default 3e-4)", .min = 0.0, .max = 1.0});
+  alg({.path = "algorithm.loss.clip_high", .type = FieldType::kNumber, .default_value = 0.2,
+       .help = "ε_high (ppo; gspo default 4e-4)", .min = 0.0});
+  alg({.path = "algorithm.loss.dual_clip_c", .type = FieldType::kNumber, .default_value = 3.0,
+       .help = "ppo: dual-clip cap c for A < 0 (<= 1 off)"});
+  alg({.path = "algorithm.loss.epsilon", .type = FieldType::kNumber, .default_value = 0.1,
+       .help = "loop: ε of the clip interval [1/(1+ε), 1+ε]", .min = 0.0});
+  alg({.path = "algorithm.loss.importance_ratio", .type = FieldType::kBool, .default_value = false,
+       .help = "reinforce: −A·ρ (unclipped) instead of −A·log π"});
+  {
+    std::vector<std::string> choices = AggregationNames();
+    alg({.path = "algorithm.loss.aggregation", .type = FieldType::kString, .default_value = "token-mean",
+         .help = "loss aggregation (loop: rollout-mean-fixed, gspo: seq-mean-token-mean)", .choices = choices});
+  }
+  alg({.path = "algorithm.loss.rollouts_per_minibatch", .type = FieldType::kInt, .default_value = 0,
+       .help = "rollout-mean-fixed: rollouts per minibatch and the fixed denominator (0: episodes per iteration / "
+               "train.minibatches)",
+       .min = 0});
+  alg({.path = "algorithm.kl.coef", .type = FieldType::kNumber, .default_value = 0.0,
+       .help = "KL-to-reference loss weight (0 off; or a kl regularizer)", .min = 0.0});
+  alg({.path = "algorithm.kl.estimator", .type = FieldType::kString, .default_value = "k3",
+       .help = "k1, k2, k3 (low_var_kl) or k3+", .choices = {"k1", "k2", "k3", "k3+", "low_var_kl"}});
+  alg({.path = "algorithm.entropy_coef", .type = FieldType::kNumber, .default_value = 0.0,
+       .help = "entropy bonus weight (or an entropy regularizer)", .min = 0.0});
+  alg({.path = "algorithm.regularizers", .type = FieldType::kArray, .default_value = Json::array(),
+       .help = "terms added to the loss: [{\"name\": \"epo\"|\"llds\"|\"kl\"|\"entropy\", ...options}]"});
+  alg({.path = "algorithm.schedule", .type = FieldType::kOpen, .default_value = Json{{"name", "none"}},
+       .help = "{\"name\": \"none\"|\"seeupo\"|\"dynamic_sampling\", ...options}"});
+  alg({.path = "algorithm.filter_zero_advantage", .type = FieldType::kBool, .default_value = false,
+       .help = "drop rows with |A| < zero_advantage_threshold (LOOP)"});
+  alg({.path = "algorithm.zero_advantage_threshold", .type = FieldType::kNumber, .default_value = 0.01,
+       .help = "LOOP's abs_adv_threshold", .min = 0.0});
+  alg({.path = "algorithm.overlong.buffer", .type = FieldType::kInt, .default_value = 0,
+       .help = "DAPO overlong shaping: buffer length L_cache in tokens (0 off)", .min = 0});
+  alg({.path = "algorithm.overlong.max_length", .type = FieldType::kInt, .default_value = 0,
+       .help = "DAPO overlong shaping: L_max per turn (0: rollout.max_new_tokens)", .min = 0});
+  alg({.path = "algorithm.overlong.penalty_factor", .type = FieldType::kNumber, .default_value = 1.0,
+       .help = "DAPO overlong shaping: penalty at L_max", .min = 0.0});
   s.Add({.path = "optim.lr", .type = FieldType::kNumber, .default_value = 1e-5, .help = "AdamW learning rate",
          .min = 0.0});
   s.Add({.path = "optim.weight_decay", .type = FieldType::kNumber, .default_value = 0.0, .help = "AdamW weight decay",
@@ -135,6 +182,10 @@ struct Row {
   double advantage = 0;
   std::vector<float> old_logprobs;
   std::vector<float> ref_logprobs;
+  int64_t trajectory = 0;     // the episode's index in the iteration
+  std::string trajectory_id;  // the same as the estimators saw it (SeeUPO's correction key)
+  int turn = 0;
+  bool last_turn = false;
 };
 
 std::string IterDir(const std::string& run_dir, int64_t it) {
@@ -194,6 +245,169 @@ void ScoreRows(TransformerLMImpl& model, std::vector<Row>& rows, int64_t micro, 
   }
 }
 
+// The update settings fixed for a run.
+struct UpdateSetup {
+  std::string loss;  // ppo | loop | gspo | reinforce
+  LossAggregation aggregation = LossAggregation::kTokenMean;
+  PpoClipOptions clip;
+  GspoOptions gspo;
+  double loop_epsilon = 0.1;
+  bool importance_ratio = false;
+  double rollouts_per_minibatch = 0;  // rollout-mean-fixed: chunk size and denominator
+  bool whole_trajectories = false;    // batch by episode, not by row
+  bool needs_reference = false;
+  int64_t epochs = 1;
+  int64_t minibatches = 1;
+  size_t micro = 16;
+  double max_grad_norm = 0;
+};
+
+struct UpdateTotals {
+  double loss = 0, clip = 0, approx_kl = 0, grad_norm = 0;
+  int64_t steps = 0, micro_batches = 0;
+  std::map<std::string, double> terms;  // "<term>/<metric>": summed over minibatches
+};
+
+PolicyLoss ComputePolicyLoss(const UpdateSetup& u, const TokenScores& s, const at::Tensor& old,
+                             const at::Tensor& adv) {
+  if (u.loss == "loop") return LoopClipLoss(s.logprobs, old, adv, s.mask, u.loop_epsilon, u.aggregation);
+  if (u.loss == "gspo") return GspoLoss(s.logprobs, old, adv, s.mask, u.gspo);
+  if (u.loss == "reinforce") return ReinforceLoss(s.logprobs, old, adv, s.mask, u.importance_ratio, u.aggregation);
+  return PpoClipLoss(s.logprobs, old, adv, s.mask, u.clip, u.aggregation);
+}
+
+// `epochs` passes over the `active` rows, each split into minibatches (one optimizer step each)
+// accumulated over micro-batches. `advantage[i]` is row i's advantage for this phase.
+// Batching units are rows, or whole episodes when a term needs them; every random choice
+// derives from (shuffle_seed, phase, epoch).
+void UpdatePhase(TransformerLMImpl& model, torch::optim::Optimizer& optimizer, const UpdateSetup& u,
+                 const std::vector<Row>& rows, const std::vector<size_t>& active, const std::vector<double>& advantage,
+                 const std::vector<std::unique_ptr<Regularizer>>& terms, uint64_t shuffle_seed, uint64_t phase,
+                 UpdateTotals& totals) {
+  std::vector<std::vector<size_t>> units;
+  if (u.whole_trajectories) {
+    std::map<int64_t, size_t> index;
+    for (size_t r : active) {
+      auto [it, fresh] = index.try_emplace(rows[r].trajectory, units.size());
+      if (fresh) units.emplace_back();
+      units[it->second].push_back(r);
+    }
+  } else {
+    for (size_t r : active) units.push_back({r});
+  }
+  if (units.empty()) return;
+  for (int64_t epoch = 0; epoch < u.epochs; ++epoch) {
+    std::vector<size_t> order(units.size());
+    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+    Rng shuffle(shuffle_seed, static_cast<uint64_t>(epoch) + (phase << 32));
+    shuffle.Shuffle(order);
+    size_t per_mini = u.rollouts_per_minibatch > 0
+                          ? static_cast<size_t>(u.rollouts_per_minibatch)
+                          : (order.size() + static_cast<size_t>(u.minibatches) - 1) / static_cast<size_t>(u.minibatches);
+    for (size_t m0 = 0; m0 < order.size(); m0 += per_mini) {
+      size_t m1 = std::min(order.size(), m0 + per_mini);
+      // The minibatch's rows, its layout and its micro-batches (positions in mini_rows).
+      std::vector<size_t> mini_rows;
+      std::vector<std::vector<size_t>> micros;
+      std::vector<size_t> current;
+      for (size_t k = m0; k < m1; ++k) {
+        const std::vector<size_t>& unit = units[order[k]];
+        if (!current.empty() && current.size() + unit.size() > u.micro) {
+          micros.push_back(std::move(current));
+          current.clear();
+        }
+        for (size_t r : unit) {
+          current.push_back(mini_rows.size());
+          mini_rows.push_back(r);
+        }
+      }
+      if (!current.empty()) micros.push_back(std::move(current));
+      std::vector<MinibatchRow> layout_rows;
+      for (size_t r : mini_rows) {
+        layout_rows.push_back({.trajectory = rows[r].trajectory,
+                               .turn = rows[r].turn,
+                               .tokens = static_cast<int64_t>(rows[r].response.size()),
+                               .advantage = advantage[r],
+                               .last_turn = rows[r].last_turn});
+      }
+      const MinibatchLayout layout(std::move(layout_rows), u.rollouts_per_minibatch);
+
+      optimizer.zero_grad();
+      double mini_loss = 0;
+      std::map<std::string, double> mini_terms;
+      for (const std::vector<size_t>& members : micros) {
+        std::vector<std::vector<int32_t>> prompts, responses;
+        std::vector<const std::vector<float>*> olds, refs;
+        std::vector<float> adv;
+        for (size_t p : members) {
+          const Row& row = rows[mini_rows[p]];
+          prompts.push_back(row.prompt);
+          responses.push_back(row.response);
+          olds.push_back(&row.old_logprobs);
+          refs.push_back(&row.ref_logprobs);
+          adv.push_back(static_cast<float>(advantage[mini_rows[p]]));
+        }
+        TokenScores s = Score(model, prompts, responses);
+        int64_t width = s.logprobs.size(1);
+        at::Tensor old = PadFloats(olds, width);
+        PolicyLoss pl = ComputePolicyLoss(u, s, old, torch::tensor(adv, torch::kFloat32));
+        at::Tensor loss = AggregateShare(pl.per_token, s.mask, u.aggregation, layout, members);
+        if (!terms.empty()) {
+          RegularizerBatch b;
+          b.logprobs = s.logprobs;
+          b.old_logprobs = old;
+          if (u.needs_reference) b.ref_logprobs = PadFloats(refs, width);
+          b.entropies = s.entropies;
+          b.mask = s.mask;
+          b.layout = &layout;
+          b.members = members;
+          b.policy_aggregation = u.aggregation;
+          for (const auto& term : terms) {
+            RegularizerTerm t = term->Compute(b);
+            loss = loss + t.loss;
+            for (const auto& [k, v] : t.metrics) mini_terms[term->Name() + "/" + k] += v;
+          }
+        }
+        loss.backward();
+        mini_loss += loss.item<double>();
+        totals.clip += pl.clip_fraction;
+        totals.approx_kl += pl.approx_kl;
+        ++totals.micro_batches;
+      }
+      double norm = torch::nn::utils::clip_grad_norm_(
+          model.parameters(), u.max_grad_norm > 0 ? u.max_grad_norm : std::numeric_limits<double>::infinity());
+      optimizer.step();
+      totals.grad_norm += norm;
+      totals.loss += mini_loss;
+      for (const auto& [k, v] : mini_terms) totals.terms[k] += v;
+      ++totals.steps;
+    }
+  }
+}
+
+// Mean token log-ratio log π_now − log π_old of each of `which` (no grad): SeeUPO's sequence
+// ratio of a turn just updated.
+std::vector<double> MeanLogRatios(TransformerLMImpl& model, const std::vector<Row>& rows,
+                                  const std::vector<size_t>& which, size_t micro) {
+  torch::NoGradGuard no_grad;
+  std::vector<double> out;
+  for (size_t start = 0; start < which.size(); start += micro) {
+    size_t end = std::min(which.size(), start + micro);
+    std::vector<std::vector<int32_t>> prompts, responses;
+    std::vector<const std::vector<float>*> olds;
+    for (size_t k = start; k < end; ++k) {
+      prompts.push_back(rows[which[k]].prompt);
+      responses.push_back(rows[which[k]].response);
+      olds.push_back(&rows[which[k]].old_logprobs);
+    }
+    TokenScores s = Score(model, prompts, responses);
+    at::Tensor old = PadFloats(olds, s.logprobs.size(1));
+    at::Tensor mean = (((s.logprobs - old) * s.mask).sum(1) / s.mask.sum(1).clamp_min(1.0)).to(torch::kFloat64);
+    for (int64_t i = 0; i < mean.size(0); ++i) out.push_back(mean[i].item<double>());
+  }
+  return out;
+}
+
 double LearningRate(const Json& c, int64_t it) {
   double lr = c["optim"]["lr"].get<double>();
   int64_t warm = c["optim"]["warmup_iters"].get<int64_t>();
@@ -240,10 +454,261 @@ Json EvalSplits(LmPolicy& policy, const Json& c, uint64_t seed, StoreWriter& wri
   return out;
 }
 
+const ConfigSchema& FullSchema() {
+  static const ConfigSchema schema = BuildSchema(/*algorithm_defaults=*/true);
+  return schema;
+}
+
+// ---- method presets and the algorithm block ----
+
+ConfigSchema ScheduleSchema(const std::string& name) {
+  ConfigSchema s;
+  s.Add({.path = "name", .type = FieldType::kString, .default_value = "none", .help = "the schedule",
+         .choices = {"none", "seeupo", "dynamic_sampling"}});
+  if (name == "seeupo") {
+    s.Add({.path = "clip_low", .type = FieldType::kNumber, .default_value = 0.2,
+           .help = "ratio correction clip 1 - lo (adv_clip_ratio_low)", .min = 0.0, .max = 0.999});
+    s.Add({.path = "clip_high", .type = FieldType::kNumber, .default_value = 0.2,
+           .help = "ratio correction clip 1 + hi (adv_clip_ratio_high)", .min = 0.0});
+  } else if (name == "dynamic_sampling") {
+    s.Add({.path = "max_attempts", .type = FieldType::kInt, .default_value = 10,
+           .help = "rollout rounds per iteration at most (max_num_gen_batches)", .min = 1});
+    s.Add({.path = "metric", .type = FieldType::kString, .default_value = "return",
+           .help = "a group is informative when this differs among its episodes", .choices = {"return", "success"}});
+    s.Add({.path = "groups_per_attempt", .type = FieldType::kInt, .default_value = 0,
+           .help = "tasks played per round (0: rollout.groups)", .min = 0});
+  }
+  return s;
+}
+
+// `over` merged onto `base`: objects merge key by key, anything else is replaced. A block whose
+// "name" differs (another estimator, loss or schedule) replaces the base's block whole, so no
+// option of the preset's choice leaks into the user's.
+Json MergeUnder(const Json& base, const Json& over) {
+  if (!base.is_object() || !over.is_object()) return over;
+  if (base.contains("name") && over.contains("name") && base["name"] != over["name"]) return over;
+  Json out = base;
+  for (auto it = over.begin(); it != over.end(); ++it) {
+    out[it.key()] = out.contains(it.key()) ? MergeUnder(out[it.key()], it.value()) : it.value();
+  }
+  return out;
+}
+
+std::vector<std::string> PresetDirs() {
+  std::vector<std::string> dirs;
+  if (const char* env = std::getenv("TURNWISE_METHODS_DIR"); env != nullptr && *env) dirs.emplace_back(env);
+  dirs.emplace_back("configs/methods");
+  // The source tree this binary was built from (CMake passes absolute source paths).
+  fs::path source = fs::path(__FILE__).parent_path().parent_path() / "configs" / "methods";
+  if (source.is_absolute()) dirs.push_back(source.string());
+  return dirs;
+}
+
+std::string FindPreset(const std::string& preset) {
+  bool path_like = preset.find('/') != std::string::npos ||
+                   (preset.size() > 5 && preset.compare(preset.size() - 5, 5, ".json") == 0);
+  if (path_like) {
+    if (!fs::exists(preset)) throw ConfigError("algorithm.preset", "no such file '" + preset + "'");
+    return preset;
+  }
+  std::vector<std::string> known;
+  for (const auto& dir : PresetDirs()) {
+    fs::path p = fs::path(dir) / (preset + ".json");
+    if (fs::exists(p)) return p.string();
+    if (known.empty() && fs::is_directory(dir)) {
+      for (const auto& e : fs::directory_iterator(dir)) {
+        if (e.path().extension() == ".json") known.push_back(e.path().stem().string());
+      }
+      std::sort(known.begin(), known.end());
+    }
+  }
+  throw ConfigError("algorithm.preset", UnknownNameMessage("method preset", preset, known));
+}
+
+// The preset's algorithm block, validated.
+Json LoadPreset(const std::string& preset) {
+  std::string path = FindPreset(preset);
+  Json file;
+  try {
+    file = ReadJsonFile(path);
+  } catch (const Error& e) {
+    throw ConfigError("algorithm.preset", e.what());
+  }
+  if (!file.is_object() || file.size() != 1 || !file.contains("algorithm") || !file["algorithm"].is_object()) {
+    throw ConfigError("algorithm.preset", "'" + path + "' must hold one object, {\"algorithm\": {...}}");
+  }
+  if (file["algorithm"].contains("preset")) {
+    throw ConfigError("algorithm.preset", "'" + path + "' names another preset; presets do not nest");
+  }
+  try {
+    TrainConfigSchema().Validate(file);
+  } catch (const ConfigError& e) {
+    throw ConfigError(e.key_path(), "in preset '" + path + "': " + e.detail());
+  }
+  return file["algorithm"];
+}
+
+// The estimators whose advantage SeeUPO's ratio correction may scale: group-relative outcome
+// (or GiGPO turn-level) advantages, the GRAE family of the paper.
+bool SeeUpoCompatible(const std::string& estimator) {
+  for (const char* n : {"seeupo", "grpo", "dr_grpo", "rloo", "loop", "gigpo", "empg"}) {
+    if (estimator == n) return true;
+  }
+  return false;
+}
+
+std::vector<std::unique_ptr<Regularizer>> BuildRegularizers(const Json& c) {
+  const Json& a = c["algorithm"];
+  RegularizerContext ctx;
+  ctx.total_steps = std::max<int64_t>(1, c["train"]["iterations"].get<int64_t>());
+  ctx.max_turns = c["rollout"]["max_turns"].get<int>();
+  std::vector<std::unique_ptr<Regularizer>> out;
+  std::map<std::string, size_t> seen;
+  for (size_t i = 0; i < a["regularizers"].size(); ++i) {
+    const std::string where = "algorithm.regularizers[" + std::to_string(i) + "]";
+    std::unique_ptr<Regularizer> r;
+    try {
+      r = MakeRegularizer(a["regularizers"][i], ctx);
+    } catch (const ConfigError& e) {
+      throw e.Under(where);
+    }
+    if (auto it = seen.find(r->Name()); it != seen.end()) {
+      throw ConfigError(where + ".name", "'" + r->Name() + "' is already algorithm.regularizers[" +
+                                             std::to_string(it->second) + "]; give each term once");
+    }
+    seen[r->Name()] = i;
+    out.push_back(std::move(r));
+  }
+  const double kl_coef = a["kl"]["coef"].get<double>();
+  if (kl_coef > 0) {
+    if (seen.count("kl")) {
+      throw ConfigError("algorithm.kl.coef", "the KL term is also algorithm.regularizers[" +
+                                                 std::to_string(seen["kl"]) + "]; give it once");
+    }
+    out.push_back(std::make_unique<KlRegularizer>(kl_coef, ParseKlEstimator(a["kl"]["estimator"]), TermAggregation{}));
+  }
+  const double entropy_coef = a["entropy_coef"].get<double>();
+  if (entropy_coef > 0) {
+    if (seen.count("entropy")) {
+      throw ConfigError("algorithm.entropy_coef", "the entropy bonus is also algorithm.regularizers[" +
+                                                      std::to_string(seen["entropy"]) + "]; give it once");
+    }
+    out.push_back(std::make_unique<EntropyBonus>(entropy_coef, TermAggregation{}));
+  }
+  return out;
+}
+
+// Combinations that cannot mean what the user wants. `given` holds the keys the user or the
+// preset wrote (empty on resume, where the stored config is complete and already checked).
+void CheckAlgorithm(const Json& c, const Json& given) {
+  const Json& a = c["algorithm"];
+  auto is_given = [&](const char* path) { return FindPath(given, path) != nullptr; };
+  const std::string loss = a["loss"]["name"];
+  const std::string aggregation = a["loss"]["aggregation"];
+  if (loss == "gspo" && aggregation != "seq-mean-token-mean") {
+    throw ConfigError("algorithm.loss.aggregation",
+                      "is '" + aggregation + "' but GSPO has one ratio per sequence; its loss is a mean over "
+                      "sequences (seq-mean-token-mean, which verl forces)");
+  }
+  struct OnlyFor {
+    const char* key;
+    std::vector<std::string> losses;
+    const char* why;
+  };
+  const std::vector<OnlyFor> only = {
+      {"loss.clip_low", {"ppo", "gspo"}, "LOOP clips to [1/(1+ε), 1+ε] (set algorithm.loss.epsilon); REINFORCE does not clip"},
+      {"loss.clip_high", {"ppo", "gspo"}, "LOOP clips to [1/(1+ε), 1+ε] (set algorithm.loss.epsilon); REINFORCE does not clip"},
+      {"loss.dual_clip_c", {"ppo"}, "the dual clip belongs to the token PPO loss"},
+      {"loss.epsilon", {"loop"}, "ε of the interval [1/(1+ε), 1+ε] belongs to the LOOP loss"},
+      {"loss.importance_ratio", {"reinforce"}, "it selects the REINFORCE form"},
+  };
+  for (const auto& o : only) {
+    if (is_given(o.key) && std::find(o.losses.begin(), o.losses.end(), loss) == o.losses.end()) {
+      throw ConfigError(std::string("algorithm.") + o.key, "does not apply to algorithm.loss.name '" + loss + "': " + o.why);
+    }
+  }
+  if (is_given("loss.rollouts_per_minibatch") && aggregation != "rollout-mean-fixed") {
+    throw ConfigError("algorithm.loss.rollouts_per_minibatch",
+                      "only applies to the rollout-mean-fixed aggregation (LOOP), not '" + aggregation + "'");
+  }
+  if (is_given("zero_advantage_threshold") && !a["filter_zero_advantage"].get<bool>()) {
+    throw ConfigError("algorithm.zero_advantage_threshold", "has no effect without algorithm.filter_zero_advantage: true");
+  }
+  if ((is_given("overlong.max_length") || is_given("overlong.penalty_factor")) && a["overlong"]["buffer"] == 0) {
+    throw ConfigError("algorithm.overlong.buffer", "is 0 (shaping off) but other algorithm.overlong keys are set");
+  }
+  const int64_t max_length = a["overlong"]["max_length"].get<int64_t>() > 0
+                                 ? a["overlong"]["max_length"].get<int64_t>()
+                                 : c["rollout"]["max_new_tokens"].get<int64_t>();
+  if (a["overlong"]["buffer"].get<int64_t>() > max_length) {
+    throw ConfigError("algorithm.overlong.buffer", "is longer than the maximum length " + std::to_string(max_length) +
+                                                       " (algorithm.overlong.max_length or rollout.max_new_tokens)");
+  }
+  const std::string estimator = a["advantage"]["name"];
+  const std::string schedule = a["schedule"]["name"];
+  if (schedule == "seeupo" && !SeeUpoCompatible(estimator)) {
+    throw ConfigError("algorithm.schedule.name",
+                      "seeupo scales each turn's advantage by the ratios of the turns updated after it, which needs "
+                      "a group-relative outcome or turn-level advantage (seeupo, grpo, dr_grpo, rloo, loop, gigpo, "
+                      "empg); algorithm.advantage.name is '" + estimator + "'");
+  }
+  if (estimator == "seeupo" && schedule != "seeupo") {
+    throw ConfigError("algorithm.advantage.name",
+                      "the seeupo advantage is the first-updated turn's advantage of SeeUPO's sequential schedule; "
+                      "set algorithm.schedule.name to seeupo (dr_grpo gives group-centred advantages updated at once)");
+  }
+  if (schedule == "dynamic_sampling" && estimator == "gae") {
+    throw ConfigError("algorithm.schedule.name",
+                      "dynamic_sampling drops groups without group-relative signal; 'gae' is not group-relative");
+  }
+  BuildRegularizers(c);
+}
+
 }  // namespace
 
+namespace {
+
+Json Resolve(const Json& raw, bool check_given) {
+  Json user = TrainConfigSchema().Validate(raw);
+  Json alg = user.contains("algorithm") ? user["algorithm"] : Json::object();
+  const std::string preset = alg.value("preset", std::string());
+  if (!preset.empty()) {
+    alg = MergeUnder(LoadPreset(preset), alg);
+    alg["preset"] = preset;
+  }
+  const Json given = alg;
+  // Defaults that depend on the loss.
+  Json& loss = alg["loss"];
+  if (!loss.is_object()) loss = Json::object();
+  const std::string name = loss.value("name", std::string("ppo"));
+  if (!loss.contains("aggregation")) {
+    if (name == "loop") loss["aggregation"] = "rollout-mean-fixed";
+    if (name == "gspo") loss["aggregation"] = "seq-mean-token-mean";
+  }
+  if (name == "gspo") {
+    if (!loss.contains("clip_low")) loss["clip_low"] = GspoOptions{}.clip_low;
+    if (!loss.contains("clip_high")) loss["clip_high"] = GspoOptions{}.clip_high;
+  }
+  user["algorithm"] = alg;
+  Json c = FullSchema().Validate(user);
+  Json& schedule = c["algorithm"]["schedule"];
+  if (!schedule.contains("name")) schedule["name"] = "none";
+  try {
+    if (!schedule["name"].is_string()) throw ConfigError("name", "expected a string");
+    schedule = ScheduleSchema(schedule["name"]).Validate(schedule);
+  } catch (const ConfigError& e) {
+    throw e.Under("algorithm.schedule");
+  }
+  CheckAlgorithm(c, check_given ? given : Json::object());
+  return c;
+}
+
+}  // namespace
+
+Json ResolveTrainConfig(const Json& raw) { return Resolve(raw, /*check_given=*/true); }
+
 const ConfigSchema& TrainConfigSchema() {
-  static const ConfigSchema schema = BuildSchema();
+  static const ConfigSchema schema = BuildSchema(/*algorithm_defaults=*/false);
   return schema;
 }
 
@@ -256,11 +721,11 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
     run_dir = options.resume_dir;
     std::string config_path = run_dir + "/config.json";
     if (!fs::exists(config_path)) throw NotFound("--resume " + run_dir + ": no config.json (not a run directory)");
-    c = TrainConfigSchema().Validate(ReadJsonFile(config_path));
+    c = Resolve(ReadJsonFile(config_path), /*check_given=*/false);
     resume_from = LatestCheckpoint(run_dir);
     if (resume_from.empty()) throw NotFound("--resume " + run_dir + ": no checkpoint to resume from");
   } else {
-    c = TrainConfigSchema().Validate(raw);
+    c = ResolveTrainConfig(raw);
     bool warm = c.contains("warm_start") && c["warm_start"].is_object();
     if (c["model"]["checkpoint"].get<std::string>().empty() && !warm) {
       throw ConfigError("model.checkpoint",
@@ -290,13 +755,38 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
       throw e.Under(e.key_path().empty() ? "algorithm.advantage.name" : "algorithm.advantage.config");
     }
   }();
-  const LossAggregation aggregation = ParseAggregation(c["algorithm"]["loss"]["aggregation"]);
-  const KlEstimator kl_estimator = ParseKlEstimator(c["algorithm"]["kl"]["estimator"]);
-  const double kl_coef = c["algorithm"]["kl"]["coef"].get<double>();
-  const double entropy_coef = c["algorithm"]["entropy_coef"].get<double>();
-  const PpoClipOptions clip{c["algorithm"]["loss"]["clip_low"].get<double>(),
-                            c["algorithm"]["loss"]["clip_high"].get<double>(),
-                            c["algorithm"]["loss"]["dual_clip_c"].get<double>()};
+  const Json& algo = c["algorithm"];
+  std::vector<std::unique_ptr<Regularizer>> terms = BuildRegularizers(c);
+  UpdateSetup update;
+  update.loss = algo["loss"]["name"];
+  update.aggregation = ParseAggregation(algo["loss"]["aggregation"]);
+  update.clip = {algo["loss"]["clip_low"].get<double>(), algo["loss"]["clip_high"].get<double>(),
+                 algo["loss"]["dual_clip_c"].get<double>()};
+  update.gspo = {algo["loss"]["clip_low"].get<double>(), algo["loss"]["clip_high"].get<double>()};
+  update.loop_epsilon = algo["loss"]["epsilon"].get<double>();
+  update.importance_ratio = algo["loss"]["importance_ratio"].get<bool>();
+  if (update.aggregation == LossAggregation::kRolloutMeanFixed) {
+    int64_t given = algo["loss"]["rollouts_per_minibatch"].get<int64_t>();
+    update.rollouts_per_minibatch = static_cast<double>(
+        given > 0 ? given : (groups * group_size + minibatches - 1) / minibatches);
+    update.whole_trajectories = true;
+  }
+  for (const auto& t : terms) {
+    update.needs_reference = update.needs_reference || t->NeedsReference();
+    update.whole_trajectories = update.whole_trajectories || t->NeedsWholeTrajectories();
+  }
+  update.epochs = c["train"]["ppo_epochs"].get<int64_t>();
+  update.minibatches = minibatches;
+  update.micro = static_cast<size_t>(micro);
+  update.max_grad_norm = c["optim"]["grad_clip"].get<double>();
+  const std::string schedule = algo["schedule"]["name"];
+  const bool filter_zero = algo["filter_zero_advantage"].get<bool>();
+  const double zero_threshold = algo["zero_advantage_threshold"].get<double>();
+  const int64_t overlong_buffer = algo["overlong"]["buffer"].get<int64_t>();
+  const int64_t overlong_max = algo["overlong"]["max_length"].get<int64_t>() > 0
+                                   ? algo["overlong"]["max_length"].get<int64_t>()
+                                   : c["rollout"]["max_new_tokens"].get<int64_t>();
+  const double overlong_factor = algo["overlong"]["penalty_factor"].get<double>();
   if (!EnvRegistry::Has(c["env"]["name"])) {
     try {
       EnvRegistry::Make(c["env"]["name"]);
@@ -324,7 +814,7 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
   TransformerLM model = LoadPretrained(start);
   auto tokenizer = std::make_shared<const Tokenizer>(Tokenizer::FromFile(start + "/tokenizer.json"));
   TransformerLM reference{nullptr};
-  if (kl_coef > 0) {
+  if (update.needs_reference) {
     reference = LoadPretrained(c["model"]["checkpoint"].get<std::string>());
     reference->eval();
     for (auto& p : reference->parameters()) p.set_requires_grad(false);
@@ -340,6 +830,8 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
     start_iter = state["iteration"].get<int64_t>();
     run_id = state["run_id"].get<int64_t>();
     torch::load(optimizer, resume_from + "/optimizer.pt");
+    const Json saved = state.value("regularizers", Json::array());
+    for (size_t i = 0; i < terms.size() && i < saved.size(); ++i) terms[i]->LoadState(saved[i]);
   }
 
   LmPolicyOptions lm;
@@ -372,7 +864,8 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
     RunRecord run;
     run.name = c["name"];
     run.env = c["env"]["name"];
-    run.method = c["algorithm"]["advantage"]["name"];
+    run.method = algo["preset"].get<std::string>().empty() ? algo["advantage"]["name"].get<std::string>()
+                                                           : fs::path(algo["preset"].get<std::string>()).stem().string();
     run.seed = static_cast<int64_t>(seed);
     run.config = c;
     run_id = writer->CreateRun(run);
@@ -385,6 +878,11 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
   result.run_id = run_id;
   result.run_dir = run_dir;
   result.db = db;
+  auto term_states = [&] {
+    Json states = Json::array();
+    for (const auto& t : terms) states.push_back(t->State());
+    return states;
+  };
   auto say = [&](const std::string& line) {
     if (!options.quiet) log << line << std::endl;
   };
@@ -405,20 +903,88 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
     for (int64_t it = start_iter + 1; it <= iterations; ++it) {
       auto t_iter = Clock::now();
       writer->BeginIteration(run_id, it);
-      // ---- rollout ----
+      // ---- rollout (DAPO dynamic sampling: rounds until enough informative groups) ----
       std::vector<RolloutEpisode> episodes;
-      RolloutStats rs = engine.Run(policy, MakeTasks(ro.split, groups, it, seed), it, seed,
-                                   [&](RolloutEpisode&& e) { episodes.push_back(std::move(e)); });
-      // ---- store episodes, advantages ----
+      std::vector<bool> trained;  // per episode: its group is in this iteration's batch
+      RolloutStats rs;
+      int64_t rounds = 0, zero_variance_groups = 0, kept_groups = 0;
+      {
+        const bool dynamic = schedule == "dynamic_sampling";
+        const int64_t per_round = dynamic && algo["schedule"]["groups_per_attempt"].get<int64_t>() > 0
+                                      ? algo["schedule"]["groups_per_attempt"].get<int64_t>()
+                                      : groups;
+        const int64_t max_rounds = dynamic ? algo["schedule"]["max_attempts"].get<int64_t>() : 1;
+        const bool by_success = dynamic && algo["schedule"]["metric"] == "success";
+        double act_batch_weight = 0;
+        for (int64_t round = 0; round < max_rounds && kept_groups < groups; ++round) {
+          const uint64_t round_seed = round == 0 ? seed : HashCombine(seed, 0x5a4d0000ULL + static_cast<uint64_t>(round));
+          std::vector<RolloutTask> tasks = MakeTasks(ro.split, per_round, it, round_seed);
+          if (round > 0) {
+            for (size_t k = 0; k < tasks.size(); ++k) {
+              tasks[k].group_id = "i" + std::to_string(it) + "-r" + std::to_string(round) + "-g" + std::to_string(k);
+            }
+          }
+          std::vector<RolloutEpisode> played;
+          RolloutStats r = engine.Run(policy, tasks, it, round_seed,
+                                      [&](RolloutEpisode&& e) { played.push_back(std::move(e)); });
+          ++rounds;
+          rs.episodes += r.episodes;
+          rs.aborted += r.aborted;
+          rs.env_steps += r.env_steps;
+          rs.generated_tokens += r.generated_tokens;
+          rs.policy_calls += r.policy_calls;
+          rs.seconds += r.seconds;
+          rs.policy_seconds += r.policy_seconds;
+          rs.env_wait_seconds += r.env_wait_seconds;
+          act_batch_weight += r.mean_act_batch * static_cast<double>(r.policy_calls);
+          std::set<std::string> keep;
+          if (!dynamic) {
+            for (const auto& t : tasks) keep.insert(t.group_id);
+            kept_groups = groups;
+          } else {
+            std::vector<std::pair<std::string, double>> samples;
+            std::set<std::string> has_episode;
+            for (const auto& e : played) {
+              if (e.record.status == EpisodeStatus::kAborted) continue;
+              samples.emplace_back(e.record.group_id, by_success ? (e.record.success ? 1.0 : 0.0) : e.record.episode_return);
+              has_episode.insert(e.record.group_id);
+            }
+            std::set<std::string> dead = ZeroVarianceGroups(samples);
+            zero_variance_groups += static_cast<int64_t>(dead.size());
+            for (const auto& t : tasks) {
+              if (kept_groups < groups && has_episode.count(t.group_id) && !dead.count(t.group_id)) {
+                keep.insert(t.group_id);
+                ++kept_groups;
+              }
+            }
+            for (auto& e : played) {
+              if (!keep.count(e.record.group_id)) {
+                e.record.info["dynamic_sampling"] = dead.count(e.record.group_id) ? "dropped: all outcomes equal"
+                                                                                  : "dropped: batch full";
+              }
+            }
+          }
+          for (auto& e : played) {
+            trained.push_back(keep.count(e.record.group_id) > 0);
+            episodes.push_back(std::move(e));
+          }
+        }
+        rs.mean_act_batch = rs.policy_calls > 0 ? act_batch_weight / static_cast<double>(rs.policy_calls) : 0;
+      }
+      // ---- advantages (DAPO overlong shaping on each turn's reward) ----
       auto t_adv = Clock::now();
       std::vector<AdvantageRow> adv_rows;
       std::vector<std::pair<size_t, size_t>> where;  // (episode, turn) of each advantage row
-      std::vector<int64_t> ids(episodes.size(), 0);
-      double penalty = c["algorithm"]["invalid_action_penalty"].get<double>();
+      double penalty = algo["invalid_action_penalty"].get<double>();
+      IterationInfo info;
+      info.step = it - 1;
+      info.total_steps = iterations;
+      double info_entropy = 0, info_tokens = 0;
+      std::map<int, std::pair<double, double>> turn_entropy;
       for (size_t e = 0; e < episodes.size(); ++e) {
         EpisodeRecord& r = episodes[e].record;
         r.run_id = run_id;
-        if (r.status == EpisodeStatus::kAborted) continue;
+        if (r.status == EpisodeStatus::kAborted || !trained[e]) continue;
         for (size_t t = 0; t < r.turns.size(); ++t) {
           const TurnRecord& turn = r.turns[t];
           AdvantageRow a;
@@ -426,11 +992,19 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
           a.trajectory_id = std::to_string(e);
           a.turn = static_cast<int>(t);
           a.reward = turn.reward;
+          if (overlong_buffer > 0) {
+            a.reward += OverlongPenalty(static_cast<int64_t>(turn.token_ids.size()), overlong_max, overlong_buffer,
+                                        overlong_factor);
+          }
           a.invalid_action_penalty = turn.action_valid ? 0.0 : penalty;
           a.anchor_key = turn.anchor_key;
           double ent = 0;
           for (float x : turn.entropies) ent += x;
           a.entropy = turn.entropies.empty() ? 0.0 : ent / static_cast<double>(turn.entropies.size());
+          info_entropy += ent;
+          info_tokens += static_cast<double>(turn.entropies.size());
+          turn_entropy[static_cast<int>(t)].first += ent;
+          turn_entropy[static_cast<int>(t)].second += static_cast<double>(turn.entropies.size());
           a.num_tokens = static_cast<int>(std::max<size_t>(1, turn.token_ids.size()));
           bool last = t + 1 == r.turns.size();
           a.done = last && r.status == EpisodeStatus::kOk;
@@ -439,9 +1013,12 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
           where.emplace_back(e, t);
         }
       }
+      info.entropy_mean = info_tokens > 0 ? info_entropy / info_tokens : 0.0;
+      for (const auto& [t, v] : turn_entropy) {
+        if (v.second > 0) info.turn_entropy_mean[t] = v.first / v.second;
+      }
       std::vector<RowAdvantage> advantages = estimator->Compute(adv_rows);
       std::vector<Row> rows;
-      std::map<size_t, std::pair<std::vector<double>, std::vector<Json>>> per_episode;
       for (size_t i = 0; i < advantages.size(); ++i) {
         auto [e, t] = where[i];
         TurnRecord& turn = episodes[e].record.turns[t];
@@ -452,9 +1029,13 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
         row.prompt = episodes[e].prompt_tokens[t];
         row.response = turn.token_ids;
         row.advantage = advantages[i].advantage;
+        row.trajectory = static_cast<int64_t>(e);
+        row.trajectory_id = adv_rows[i].trajectory_id;
+        row.turn = static_cast<int>(t);
+        row.last_turn = t + 1 == episodes[e].record.turns.size();
         rows.push_back(std::move(row));
       }
-      // Metrics of the rollout.
+      // Metrics of the rollout (every episode played, trained or not).
       double returns = 0, successes = 0, lengths = 0, invalid = 0, turns_total = 0, entropy_sum = 0, tokens = 0;
       std::map<std::string, std::pair<int, int>> by_type;
       int64_t counted = 0;
@@ -483,74 +1064,59 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
       auto t_score = Clock::now();
       model->eval();
       ScoreRows(*model, rows, micro, false);
-      if (kl_coef > 0) ScoreRows(*reference, rows, micro, true);
+      if (update.needs_reference) ScoreRows(*reference, rows, micro, true);
       double score_seconds = Since(t_score);
       auto t_update = Clock::now();
+      for (auto& t : terms) t->BeginIteration(info);
       model->train();
       double lr = LearningRate(c, it);
       for (auto& group : optimizer.param_groups()) {
         static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
       }
-      double loss_sum = 0, clip_sum = 0, kl_sum = 0, grad_norm_sum = 0, approx_kl_sum = 0;
-      int64_t steps = 0, micro_count = 0;
-      for (int64_t epoch = 0; epoch < c["train"]["ppo_epochs"].get<int64_t>() && !rows.empty(); ++epoch) {
-        std::vector<size_t> order(rows.size());
-        for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-        Rng shuffle(HashCombine(seed, static_cast<uint64_t>(it)), static_cast<uint64_t>(epoch));
-        shuffle.Shuffle(order);
-        size_t per_mini = (order.size() + static_cast<size_t>(minibatches) - 1) / static_cast<size_t>(minibatches);
-        for (size_t m0 = 0; m0 < order.size(); m0 += per_mini) {
-          size_t m1 = std::min(order.size(), m0 + per_mini);
-          double mini_tokens = 0;
-          for (size_t k = m0; k < m1; ++k) mini_tokens += static_cast<double>(rows[order[k]].response.size());
-          optimizer.zero_grad();
-          for (size_t u0 = m0; u0 < m1; u0 += static_cast<size_t>(micro)) {
-            size_t u1 = std::min(m1, u0 + static_cast<size_t>(micro));
-            std::vector<std::vector<int32_t>> prompts, responses;
-            std::vector<const std::vector<float>*> olds, refs;
-            std::vector<float> adv;
-            double micro_tokens = 0;
-            for (size_t k = u0; k < u1; ++k) {
-              const Row& row = rows[order[k]];
-              prompts.push_back(row.prompt);
-              responses.push_back(row.response);
-              olds.push_back(&row.old_logprobs);
-              refs.push_back(&row.ref_logprobs);
-              adv.push_back(static_cast<float>(row.advantage));
-              micro_tokens += static_cast<double>(row.response.size());
-            }
-            TokenScores s = Score(*model, prompts, responses);
-            int64_t width = s.logprobs.size(1);
-            at::Tensor old = PadFloats(olds, width);
-            at::Tensor advantages_t = torch::tensor(adv, torch::kFloat32);
-            PolicyLoss pl = PpoClipLoss(s.logprobs, old, advantages_t, s.mask, clip, aggregation);
-            at::Tensor loss = pl.loss;
-            if (kl_coef > 0) {
-              at::Tensor kl = AggregateLoss(KlPenalty(s.logprobs, PadFloats(refs, width), kl_estimator), s.mask,
-                                            LossAggregation::kTokenMean);
-              loss = loss + kl_coef * kl;
-              kl_sum += kl.item<double>();
-            }
-            if (entropy_coef > 0) {
-              loss = loss - entropy_coef * AggregateLoss(s.entropies, s.mask, LossAggregation::kTokenMean);
-            }
-            // Each micro-batch's share of the minibatch: by tokens for token-mean, by rows otherwise.
-            double weight = aggregation == LossAggregation::kTokenMean
-                                ? micro_tokens / std::max(1.0, mini_tokens)
-                                : static_cast<double>(u1 - u0) / static_cast<double>(m1 - m0);
-            (loss * weight).backward();
-            loss_sum += loss.item<double>();
-            clip_sum += pl.clip_fraction;
-            approx_kl_sum += pl.approx_kl;
-            ++micro_count;
+      std::vector<double> row_advantage(rows.size());
+      std::vector<size_t> active;
+      for (size_t i = 0; i < rows.size(); ++i) {
+        row_advantage[i] = rows[i].advantage;
+        if (!filter_zero || std::abs(rows[i].advantage) >= zero_threshold) active.push_back(i);
+      }
+      const uint64_t shuffle_seed = HashCombine(seed, static_cast<uint64_t>(it));
+      UpdateTotals totals;
+      double seeupo_phases = 0, seeupo_correction = 0;
+      if (schedule == "seeupo") {
+        // Turns one at a time, last first; each earlier turn's advantage times the clipped
+        // cumulative sequence ratio of its episode's turns already updated. The correction is
+        // keyed by episode, so row order cannot misalign it.
+        SeeUpoCorrection correction(algo["schedule"]["clip_low"].get<double>(),
+                                    algo["schedule"]["clip_high"].get<double>());
+        std::vector<int> turn_of;
+        for (const auto& r : rows) turn_of.push_back(r.turn);
+        const std::vector<int> order = ReverseTurnOrder(turn_of);
+        for (size_t p = 0; p < order.size(); ++p) {
+          std::vector<size_t> phase_rows, all_turn_rows;
+          std::vector<double> phase_advantage = row_advantage;
+          for (size_t i = 0; i < rows.size(); ++i) {
+            if (rows[i].turn != order[p]) continue;
+            all_turn_rows.push_back(i);
+            phase_advantage[i] = row_advantage[i] * correction.Factor(rows[i].trajectory_id);
           }
-          double max_norm = c["optim"]["grad_clip"].get<double>();
-          double norm = torch::nn::utils::clip_grad_norm_(model->parameters(),
-                                                          max_norm > 0 ? max_norm : std::numeric_limits<double>::infinity());
-          grad_norm_sum += norm;
-          optimizer.step();
-          ++steps;
+          for (size_t i : active) {
+            if (rows[i].turn == order[p]) phase_rows.push_back(i);
+          }
+          UpdatePhase(*model, optimizer, update, rows, phase_rows, phase_advantage, terms, shuffle_seed, p, totals);
+          seeupo_phases += 1;
+          if (p + 1 < order.size()) {
+            model->eval();
+            std::vector<double> ratios = MeanLogRatios(*model, rows, all_turn_rows, update.micro);
+            model->train();
+            for (size_t k = 0; k < all_turn_rows.size(); ++k) {
+              correction.Update(rows[all_turn_rows[k]].trajectory_id, ratios[k]);
+            }
+          }
         }
+        for (const auto& r : rows) seeupo_correction += correction.Factor(r.trajectory_id);
+        seeupo_correction /= std::max<double>(1.0, static_cast<double>(rows.size()));
+      } else {
+        UpdatePhase(*model, optimizer, update, rows, active, row_advantage, terms, shuffle_seed, 0, totals);
       }
       model->eval();
       double update_seconds = Since(t_update);
@@ -567,12 +1133,19 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
       for (const auto& [type, sc] : by_type) {
         m.emplace_back("train/success/" + type, sc.first ? static_cast<double>(sc.second) / sc.first : 0);
       }
-      double mc = std::max<double>(1.0, static_cast<double>(micro_count));
-      m.emplace_back("loss/policy", loss_sum / mc);
-      m.emplace_back("loss/clip_fraction", clip_sum / mc);
-      m.emplace_back("loss/approx_kl", approx_kl_sum / mc);
-      if (kl_coef > 0) m.emplace_back("loss/kl", kl_sum / mc);
-      m.emplace_back("optim/grad_norm", steps ? grad_norm_sum / static_cast<double>(steps) : 0);
+      double mc = std::max<double>(1.0, static_cast<double>(totals.micro_batches));
+      double st = std::max<double>(1.0, static_cast<double>(totals.steps));
+      m.emplace_back("loss/policy", totals.loss / st);  // per minibatch, regularisers included
+      m.emplace_back("loss/clip_fraction", totals.clip / mc);
+      m.emplace_back("loss/approx_kl", totals.approx_kl / mc);
+      for (const auto& [k, v] : totals.terms) {
+        m.emplace_back("reg/" + k, v / st);
+        if (k == "kl/kl") m.emplace_back("loss/kl", v / st);
+      }
+      for (const auto& t : terms) {
+        for (const auto& [k, v] : t->IterationMetrics()) m.emplace_back("reg/" + t->Name() + "/" + k, v);
+      }
+      m.emplace_back("optim/grad_norm", totals.grad_norm / st);
       m.emplace_back("optim/lr", lr);
       m.emplace_back("throughput/env_steps_per_s", rs.seconds > 0 ? static_cast<double>(rs.env_steps) / rs.seconds : 0);
       m.emplace_back("throughput/tokens_per_s",
@@ -584,7 +1157,17 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
       m.emplace_back("time/advantages_and_store", adv_seconds);
       m.emplace_back("time/score", score_seconds);
       m.emplace_back("time/update", update_seconds);
-      m.emplace_back("train/rows", static_cast<double>(rows.size()));
+      m.emplace_back("train/rows", static_cast<double>(active.size()));
+      if (filter_zero) m.emplace_back("train/filtered_rows", static_cast<double>(rows.size() - active.size()));
+      if (schedule == "dynamic_sampling") {
+        m.emplace_back("sampling/rounds", static_cast<double>(rounds));
+        m.emplace_back("sampling/kept_groups", static_cast<double>(kept_groups));
+        m.emplace_back("sampling/zero_variance_groups", static_cast<double>(zero_variance_groups));
+      }
+      if (schedule == "seeupo") {
+        m.emplace_back("seeupo/turn_phases", seeupo_phases);
+        m.emplace_back("seeupo/mean_correction", seeupo_correction);
+      }
       int64_t every = c["eval"]["every"].get<int64_t>();
       Json eval_json;
       if ((every > 0 && it % every == 0) || it == iterations) {
@@ -599,8 +1182,8 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
       writer->FinishIteration(run_id, it, summary);
       say("  iter " + std::to_string(it) + "/" + std::to_string(iterations) + ": success " +
           Fmt(successes / n, 3) + ", return " + Fmt(returns / n, 3) + ", len " +
-          Fmt(lengths / n, 1) + ", rows " + std::to_string(rows.size()) + ", loss " +
-          Fmt(loss_sum / mc, 4) + ", time " + Fmt(Since(t_iter), 1) + " s (rollout " +
+          Fmt(lengths / n, 1) + ", rows " + std::to_string(active.size()) + ", loss " +
+          Fmt(totals.loss / st, 4) + ", time " + Fmt(Since(t_iter), 1) + " s (rollout " +
           Fmt(rs.seconds, 1) + ", update " + Fmt(update_seconds + score_seconds, 1) + ")");
 
       if (it % c["checkpoint"]["every"].get<int64_t>() == 0 || it == iterations) {
@@ -609,7 +1192,9 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
         tokenizer->Save(dir + "/tokenizer.json");
         torch::save(optimizer, dir + "/optimizer.pt");
         WriteFile(dir + "/trainer_state.json",
-                  DumpJson(Json{{"iteration", it}, {"run_id", run_id}, {"seed", seed}}, 2) + "\n");
+                  DumpJson(Json{{"iteration", it}, {"run_id", run_id}, {"seed", seed}, {"regularizers", term_states()}},
+                           2) +
+                      "\n");
         CheckpointRecord cp;
         cp.run_id = run_id;
         cp.iter = it;

@@ -26,7 +26,21 @@
 namespace turnwise {
 
 // Every key of a train config with its default and help (see configs/*.json, docs/training.md).
+// The `algorithm.*` keys carry no defaults here (their help states them): a method preset fills
+// the keys the user left out, and only then do defaults apply (ResolveTrainConfig). Validate a
+// user's file with this schema; run it through ResolveTrainConfig before reading algorithm keys.
 const ConfigSchema& TrainConfigSchema();
+
+// The complete config a run uses: `config` validated, the method preset of `algorithm.preset`
+// (a name in configs/methods — also searched in $TURNWISE_METHODS_DIR and the source tree — or a
+// path to a .json file holding {"algorithm": {...}}) merged UNDER the user's keys, then the
+// defaults, some of which depend on the loss (loop: rollout-mean-fixed aggregation; gspo:
+// seq-mean-token-mean, ε 3e-4/4e-4). Merging is key by key, except that a block with a different
+// "name" (advantage, loss, schedule) and the regularizers list replace the preset's whole.
+// Throws ConfigError naming the key path for an unknown key, a bad value, an unknown preset, or
+// a combination that cannot work (e.g. gspo with a per-token aggregation, the seeupo schedule
+// with a non-group-relative advantage, the same regulariser twice, an option of another loss).
+Json ResolveTrainConfig(const Json& config);
 
 struct TrainResult {
   int64_t run_id = 0;
