@@ -180,14 +180,36 @@ void EnvPool::Launch(int id, std::function<StepResult(Env&)> call, bool is_reset
   });
 }
 
+// Holds the remote-batch transport (when there is one, or once the first call made it) for the
+// duration of one Send/SendReset, so that its calls go out together.
+class EnvPool::HoldTransport {
+ public:
+  explicit HoldTransport(EnvPool* pool) : pool_(pool) { Update(); }
+  ~HoldTransport() {
+    if (held_ != nullptr) held_->Release();
+  }
+  void Update() {
+    if (held_ == nullptr && pool_->transport_) {
+      held_ = pool_->transport_.get();
+      held_->Hold();
+    }
+  }
+
+ private:
+  EnvPool* pool_;
+  envs_internal::BatchTransport* held_ = nullptr;
+};
+
 void EnvPool::SendReset(const std::vector<int>& ids, const std::vector<ResetOptions>& options) {
   if (ids.size() != options.size()) {
     throw InvalidArgument("SendReset: " + std::to_string(ids.size()) + " ids but " +
                           std::to_string(options.size()) + " reset options");
   }
+  HoldTransport hold(this);
   for (size_t i = 0; i < ids.size(); ++i) {
     Launch(
         ids[i], [o = options[i]](Env& env) { return env.Reset(o); }, true, &options[i], nullptr);
+    hold.Update();
   }
 }
 
@@ -196,9 +218,11 @@ void EnvPool::Send(const std::vector<int>& ids, const std::vector<std::string>& 
     throw InvalidArgument("Send: " + std::to_string(ids.size()) + " ids but " +
                           std::to_string(actions.size()) + " actions");
   }
+  HoldTransport hold(this);
   for (size_t i = 0; i < ids.size(); ++i) {
     Launch(
         ids[i], [a = actions[i]](Env& env) { return env.Step(a); }, false, nullptr, &actions[i]);
+    hold.Update();
   }
 }
 

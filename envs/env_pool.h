@@ -102,6 +102,7 @@ class EnvPool {
     std::chrono::steady_clock::time_point started;
   };
   struct RemoteCall;
+  class HoldTransport;
   void Launch(int id, std::function<StepResult(Env&)> call, bool is_reset,
               const ResetOptions* reset, const std::string* action);
   // The remote-batch path; these run on the transport's I/O thread (RemoteStart also on the

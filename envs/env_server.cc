@@ -57,10 +57,14 @@ Reply ErrorReply(const ProtocolError& e) {
   return r;
 }
 
+// `envelope`: the body is a batch or WebSocket request object, whose "op", "session_id" and "id"
+// belong to the envelope (checked by DispatchObject) and are skipped here, so the request need
+// not be copied without them.
 void CheckFields(const Json& body, std::initializer_list<const char*> allowed,
-                 std::initializer_list<const char*> required = {}) {
+                 std::initializer_list<const char*> required = {}, bool envelope = false) {
   if (!body.is_object()) throw BadRequest("the body must be a JSON object");
   for (auto it = body.begin(); it != body.end(); ++it) {
+    if (envelope && (it.key() == "op" || it.key() == "session_id" || it.key() == "id")) continue;
     bool known = false;
     for (const char* a : allowed) known = known || it.key() == a;
     if (!known) {
@@ -236,22 +240,22 @@ class EnvServer::Impl {
   // request object without op, session_id and id). `owner` is the WebSocket connection, 0 for
   // HTTP.
   Reply Dispatch(const std::string& op, const std::string& session_id, const Json& fields,
-                 uint64_t owner) {
+                 uint64_t owner, bool envelope = false) {
     Op counted = kOther;
     Reply reply;
     try {
       if (op == "create") {
         counted = kCreate;
-        reply = Create(fields, owner);
+        reply = Create(fields, owner, envelope);
       } else if (op == "reset") {
         counted = kReset;
-        reply = Reset(session_id, fields);
+        reply = Reset(session_id, fields, envelope);
       } else if (op == "step") {
         counted = kStep;
-        reply = StepOp(session_id, fields);
+        reply = StepOp(session_id, fields, envelope);
       } else if (op == "close") {
         counted = kClose;
-        CheckFields(fields, {});
+        CheckFields(fields, {}, {}, envelope);
         reply = Close(session_id);
       } else {
         throw BadRequest("unknown op '" + op + "'; known: create, reset, step, close");
@@ -274,22 +278,19 @@ class EnvServer::Impl {
       Count(kOther, 400);
       return ErrorReply(BadRequest("each request needs a string field 'op'"));
     }
-    std::string sid;
+    static const std::string kNone;
+    const std::string* sid = &kNone;
     if (auto s = request.find("session_id"); s != request.end()) {
       if (!s->is_string()) {
         Count(kOther, 400);
         return ErrorReply(BadRequest("field 'session_id' must be a string"));
       }
-      sid = s->get<std::string>();
+      sid = &s->get_ref<const std::string&>();
     } else if (*op != "create") {
       Count(kOther, 400);
       return ErrorReply(BadRequest("op '" + op->get<std::string>() + "' needs a 'session_id'"));
     }
-    Json fields = request;
-    fields.erase("op");
-    fields.erase("session_id");
-    fields.erase("id");
-    return Dispatch(op->get<std::string>(), sid, fields, owner);
+    return Dispatch(op->get_ref<const std::string&>(), *sid, request, owner, /*envelope=*/true);
   }
 
   Reply Batch(const Json& body) {
@@ -306,11 +307,17 @@ class EnvServer::Impl {
     bool first = true;
     for (const Json& request : body["requests"]) {
       Reply r = DispatchObject(request, 0);
-      out += first ? "" : ",";
+      if (!first) out += ',';
       first = false;
-      out += R"({"status":)" + std::to_string(r.status);
-      out +=
-          r.status < 300 ? R"(,"body":)" + BodyText(r) : R"(,"error":)" + DumpJson(r.body["error"]);
+      out += R"({"status":)";
+      out += std::to_string(r.status);
+      if (r.status < 300) {
+        out += R"(,"body":)";
+        out += r.text.empty() ? DumpJson(r.body) : r.text;
+      } else {
+        out += R"(,"error":)";
+        out += DumpJson(r.body["error"]);
+      }
       out += '}';
     }
     out += "]}";
@@ -402,8 +409,8 @@ class EnvServer::Impl {
   }
 
  private:
-  Reply Create(const Json& fields, uint64_t owner) {
-    CheckFields(fields, {"config"});
+  Reply Create(const Json& fields, uint64_t owner, bool envelope) {
+    CheckFields(fields, {"config"}, {}, envelope);
     Json config = opt_.env_config;
     if (fields.contains("config")) {
       if (!fields["config"].is_object()) throw BadRequest("field 'config' must be an object");
@@ -451,8 +458,8 @@ class EnvServer::Impl {
     return it->second;
   }
 
-  Reply Reset(const std::string& id, const Json& fields) {
-    CheckFields(fields, {"seed", "task_id", "split"});
+  Reply Reset(const std::string& id, const Json& fields, bool envelope) {
+    CheckFields(fields, {"seed", "task_id", "split"}, {}, envelope);
     ResetOptions o;
     if (fields.contains("seed")) {
       const Json& seed = fields["seed"];
@@ -481,8 +488,8 @@ class EnvServer::Impl {
     return r;
   }
 
-  Reply StepOp(const std::string& id, const Json& fields) {
-    CheckFields(fields, {"action"}, {"action"});
+  Reply StepOp(const std::string& id, const Json& fields, bool envelope) {
+    CheckFields(fields, {"action"}, {"action"}, envelope);
     if (!fields["action"].is_string()) throw BadRequest("field 'action' must be a string");
     const std::string& action = fields["action"].get_ref<const std::string&>();
     auto session = Find(id);

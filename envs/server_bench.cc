@@ -24,7 +24,9 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/rng.h"
+#include "envs/env_pool.h"
 #include "envs/env_server.h"
+#include "envs/remote_env.h"
 
 namespace turnwise {
 namespace {
@@ -430,6 +432,66 @@ LoadResult DriveLoad(const std::string& host, uint16_t port, int sessions, doubl
   return r;
 }
 
+LoadResult DrivePool(const std::string& url, int sessions, double seconds, double warmup_s,
+                     uint64_t seed, int connections) {
+  if (sessions < 1 || seconds <= 0) {
+    throw InvalidArgument("bench env-server: sessions and seconds must be positive");
+  }
+  Json remote = {{"url", url}, {"transport", "batch"}, {"batch_connections", connections}};
+  EnvPool pool([remote] { return MakeRemoteEnv(remote); }, sessions,
+               {.num_threads = 1, .call_timeout = std::chrono::milliseconds(30000)});
+  Rng rng(seed);
+  uint64_t episode_seed = seed * 1000003;
+  std::vector<int> ids;
+  std::vector<ResetOptions> resets;
+  for (int i = 0; i < sessions; ++i) {
+    ids.push_back(i);
+    resets.push_back({.seed = episode_seed++});
+  }
+  pool.SendReset(ids, resets);
+  int64_t steps = 0, errors = 0;
+  std::vector<double> latencies_ms;
+  auto start = Clock::now();
+  auto measure_from = start + std::chrono::duration_cast<Clock::duration>(
+                                  std::chrono::duration<double>(warmup_s));
+  auto measure_to = measure_from + std::chrono::duration_cast<Clock::duration>(
+                                       std::chrono::duration<double>(seconds));
+  std::vector<int> step_ids;
+  std::vector<std::string> actions;
+  while (Clock::now() < measure_to) {
+    auto results = pool.Recv(1);
+    bool measuring = Clock::now() >= measure_from;
+    ids.clear();
+    resets.clear();
+    step_ids.clear();
+    actions.clear();
+    for (EnvResult& r : results) {
+      if (!r.ok) ++errors;
+      if (r.ok && !r.is_reset && measuring) {
+        ++steps;
+        latencies_ms.push_back(r.seconds * 1000);
+      }
+      if (!r.ok || r.step.done() || r.step.admissible_actions.empty()) {
+        ids.push_back(r.env_id);
+        resets.push_back({.seed = episode_seed++});
+        continue;
+      }
+      step_ids.push_back(r.env_id);
+      const auto& admissible = r.step.admissible_actions;
+      actions.push_back(admissible[rng.Uniform(admissible.size())]);
+    }
+    pool.SendReset(ids, resets);
+    pool.Send(step_ids, actions);
+  }
+  LoadResult r;
+  r.steps_per_s = static_cast<double>(steps) / seconds;
+  r.p50_ms = Percentile(latencies_ms, 0.5);
+  r.p99_ms = Percentile(latencies_ms, 0.99);
+  while (pool.Pending() > 0) pool.Recv(pool.Pending());
+  r.errors = errors;
+  return r;
+}
+
 std::vector<ServerBenchRow> RunServerBench(const ServerBenchOptions& o, std::ostream& out) {
   if (o.sessions.empty() || o.repeats < 1 || o.server_threads < 1) {
     throw InvalidArgument("bench env-server: needs sessions, repeats >= 1 and server threads >= 1");
@@ -453,19 +515,24 @@ std::vector<ServerBenchRow> RunServerBench(const ServerBenchOptions& o, std::ost
       << "Turnwise: turnwise env-server, " << o.server_threads
       << " I/O threads, driven per step over HTTP, per step over WebSocket, and by /v1/batch ("
       << o.batch_size
-      << " sessions per request). Python: FastAPI + uvicorn, one worker, HTTP per step. Load "
+      << " sessions per request), and by an EnvPool of remote envs with transport batch (the "
+         "rollout engine's client: "
+      << o.server_threads
+      << " connections, 1 caller + 1 I/O thread, full StepResult parsing). Python: FastAPI + uvicorn, one worker, HTTP per step. Load "
          "generator: "
       << o.client_threads
       << " client thread(s), one keep-alive connection per session (per batch).\n\n";
-  char head[256];
-  std::snprintf(head, sizeof(head), "%8s %11s %8s %8s %11s %11s %11s %8s %8s %9s %9s %9s\n",
-                "sessions", "tw http/s", "p50 ms", "p99 ms", "tw ws/s", "tw batch/s", "python/s",
-                "p50 ms", "p99 ms", "http x", "ws x", "batch x");
+  char head[320];
+  std::snprintf(head, sizeof(head),
+                "%8s %11s %8s %8s %11s %11s %11s %8s %8s %11s %8s %8s %9s %9s %9s %9s\n",
+                "sessions", "tw http/s", "p50 ms", "p99 ms", "tw ws/s", "tw batch/s", "tw pool/s",
+                "p50 ms", "p99 ms", "python/s", "p50 ms", "p99 ms", "http x", "ws x", "batch x",
+                "pool x");
   out << head;
   std::vector<ServerBenchRow> rows;
   int64_t errors = 0;
   for (int n : o.sessions) {
-    std::vector<LoadResult> http_runs, ws_runs, batch_runs, py_runs;
+    std::vector<LoadResult> http_runs, ws_runs, batch_runs, pool_runs, py_runs;
     for (int rep = 0; rep < o.repeats; ++rep) {
       auto seed = static_cast<uint64_t>(rep);
       http_runs.push_back(
@@ -474,6 +541,8 @@ std::vector<ServerBenchRow> RunServerBench(const ServerBenchOptions& o, std::ost
                                   o.client_threads, seed, LoadMode::kWebSocket));
       batch_runs.push_back(DriveLoad("127.0.0.1", server.port(), n, o.seconds, o.warmup_s,
                                      o.client_threads, seed, LoadMode::kBatch, o.batch_size));
+      pool_runs.push_back(DrivePool(server.base_url(), n, o.seconds, o.warmup_s, seed,
+                                    o.server_threads));
       if (baseline) {
         py_runs.push_back(DriveLoad("127.0.0.1", python->port(), n, o.seconds, o.warmup_s,
                                     o.client_threads, seed));
@@ -499,18 +568,23 @@ std::vector<ServerBenchRow> RunServerBench(const ServerBenchOptions& o, std::ost
     row.turnwise = median(http_runs);
     row.turnwise_ws = median(ws_runs);
     row.turnwise_batch = median(batch_runs);
+    row.turnwise_pool = median(pool_runs);
     row.python = median(py_runs);
-    errors += row.turnwise.errors + row.turnwise_ws.errors + row.turnwise_batch.errors;
+    errors += row.turnwise.errors + row.turnwise_ws.errors + row.turnwise_batch.errors +
+              row.turnwise_pool.errors;
     double py = row.python.steps_per_s;
-    char line[256];
-    std::snprintf(line, sizeof(line),
-                  "%8d %11.0f %8.2f %8.2f %11.0f %11.0f %11.0f %8.2f %8.2f %8.1fx %8.1fx %8.1fx\n",
-                  n, row.turnwise.steps_per_s, row.turnwise.p50_ms, row.turnwise.p99_ms,
-                  row.turnwise_ws.steps_per_s, row.turnwise_batch.steps_per_s, py,
-                  row.python.p50_ms, row.python.p99_ms,
-                  py > 0 ? row.turnwise.steps_per_s / py : 0.0,
-                  py > 0 ? row.turnwise_ws.steps_per_s / py : 0.0,
-                  py > 0 ? row.turnwise_batch.steps_per_s / py : 0.0);
+    char line[320];
+    std::snprintf(
+        line, sizeof(line),
+        "%8d %11.0f %8.2f %8.2f %11.0f %11.0f %11.0f %8.2f %8.2f %11.0f %8.2f %8.2f %8.1fx "
+        "%8.1fx %8.1fx %8.1fx\n",
+        n, row.turnwise.steps_per_s, row.turnwise.p50_ms, row.turnwise.p99_ms,
+        row.turnwise_ws.steps_per_s, row.turnwise_batch.steps_per_s,
+        row.turnwise_pool.steps_per_s, row.turnwise_pool.p50_ms, row.turnwise_pool.p99_ms, py,
+        row.python.p50_ms, row.python.p99_ms, py > 0 ? row.turnwise.steps_per_s / py : 0.0,
+        py > 0 ? row.turnwise_ws.steps_per_s / py : 0.0,
+        py > 0 ? row.turnwise_batch.steps_per_s / py : 0.0,
+        py > 0 ? row.turnwise_pool.steps_per_s / py : 0.0);
     out << line;
     out.flush();
     rows.push_back(row);

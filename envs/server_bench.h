@@ -6,7 +6,9 @@
 // The load generator is an asynchronous Beast HTTP/1.1 client: one keep-alive connection and one
 // session per simulated agent, each playing episodes with uniformly random admissible actions
 // (create → reset → step … → reset …), so `sessions` requests are in flight at once. The
-// Turnwise server is driven three ways (HTTP per step, WebSocket per step, batch endpoint); the
+// Turnwise server is driven four ways (HTTP per step, WebSocket per step, batch endpoint by the
+// load generator, and a real client: an EnvPool of remote envs with transport "batch", the
+// rollout engine's path, picking random admissible actions from the parsed StepResults); the
 // Python server, like AgentGym's, only has the first. Steps are counted over a measuring window
 // after a warm-up; medians over repeats are printed with the ratios to Python.
 #ifndef TURNWISE_ENVS_SERVER_BENCH_H_
@@ -36,6 +38,12 @@ LoadResult DriveLoad(const std::string& host, uint16_t port, int sessions, doubl
                      double warmup_s, int client_threads, uint64_t seed,
                      LoadMode mode = LoadMode::kHttp, int batch_size = 16);
 
+// Plays random episodes on `sessions` slots of an EnvPool whose envs are remote envs with
+// transport "batch" at `url` (`connections` keep-alive connections), for `seconds` after
+// `warmup_s`. Latencies are per call (EnvResult::seconds).
+LoadResult DrivePool(const std::string& url, int sessions, double seconds, double warmup_s,
+                     uint64_t seed, int connections);
+
 struct ServerBenchOptions {
   std::vector<int> sessions = {1, 64, 512};
   int server_threads = 4;
@@ -54,6 +62,7 @@ struct ServerBenchRow {
   LoadResult turnwise;        // HTTP, one request per step
   LoadResult turnwise_ws;     // WebSocket, one message per step
   LoadResult turnwise_batch;  // /v1/batch
+  LoadResult turnwise_pool;   // EnvPool, transport "batch"
   LoadResult python;          // FastAPI, one request per step; zero when skipped
 };
 

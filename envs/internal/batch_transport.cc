@@ -67,6 +67,7 @@ struct BatchTransport::Impl {
   std::mutex inbox_mu;
   std::vector<std::pair<BatchEndpoint, Pending>> inbox;
   bool drain_posted = false;
+  int held = 0;
   std::unordered_map<std::string, std::unique_ptr<Client>> clients;  // I/O thread only
   std::atomic<int64_t> requests{0};
 
@@ -87,8 +88,24 @@ struct BatchTransport::Impl {
     {
       std::lock_guard lock(inbox_mu);
       inbox.emplace_back(endpoint, Pending{std::move(request), std::move(done)});
-      post = !drain_posted;
-      drain_posted = true;
+      post = !drain_posted && held == 0;
+      if (post) drain_posted = true;
+    }
+    if (post) net::post(ioc, [this] { Drain(); });
+  }
+
+  void Hold() {
+    std::lock_guard lock(inbox_mu);
+    ++held;
+  }
+
+  void Release() {
+    bool post;
+    {
+      std::lock_guard lock(inbox_mu);
+      --held;
+      post = held == 0 && !drain_posted && !inbox.empty();
+      if (post) drain_posted = true;
     }
     if (post) net::post(ioc, [this] { Drain(); });
   }
@@ -344,6 +361,9 @@ BatchTransport::~BatchTransport() = default;
 void BatchTransport::Submit(const BatchEndpoint& endpoint, std::string request, Done done) {
   impl_->Submit(endpoint, std::move(request), std::move(done));
 }
+
+void BatchTransport::Hold() { impl_->Hold(); }
+void BatchTransport::Release() { impl_->Release(); }
 
 void BatchTransport::After(std::chrono::milliseconds delay, std::function<void()> fn) {
   auto timer = std::make_shared<net::steady_timer>(impl_->ioc, delay);

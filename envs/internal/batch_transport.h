@@ -68,6 +68,11 @@ class BatchTransport {
   // Queues one request object (JSON text: {"op": ..., ...}) for `endpoint`. `done` runs once,
   // on the I/O thread.
   void Submit(const BatchEndpoint& endpoint, std::string request, Done done);
+  // Between Hold() and Release() submissions only queue up: a caller submitting many requests
+  // (one EnvPool::Send) brackets them so that the I/O thread sees them together instead of
+  // sending the first while the rest are still being submitted. Calls nest.
+  void Hold();
+  void Release();
   // Runs `fn` on the I/O thread after `delay` (retry backoff).
   void After(std::chrono::milliseconds delay, std::function<void()> fn);
   // Runs `fn` on the I/O thread as soon as possible.
