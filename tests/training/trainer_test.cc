@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <sstream>
 #include <unistd.h>
@@ -188,6 +189,101 @@ TEST_F(TrainerTest, RewardRisesOnADenseTask) {
   EXPECT_GT(late, early + 0.1) << "early " << early << " late " << late << "\n" << log.str();
 }
 
+// Every loss, regulariser and schedule runs an iteration end to end on the tiny model: rows are
+// trained, the loss is finite, the method's own metrics appear, and a regulariser's state is
+// checkpointed for resume.
+TEST_F(TrainerTest, EachLossRegularizerAndScheduleRunsAnIteration) {
+  struct Case {
+    std::string name;
+    std::string env;
+    Json algorithm;
+    std::vector<std::string> metrics;  // beyond the common ones
+  };
+  const std::vector<Case> cases = {
+      {"loop", "letters", {{"preset", "loop"}}, {"train/filtered_rows"}},
+      {"gspo", "letters", {{"preset", "gspo"}}, {"loss/kl"}},
+      {"reinforce", "letters", {{"loss", {{"name", "reinforce"}, {"importance_ratio", true}}}}, {}},
+      {"dapo", "letters", {{"preset", "dapo"}, {"schedule", {{"metric", "return"}, {"max_attempts", 3}}},
+                           {"overlong", {{"buffer", 4}}}},
+       {"sampling/rounds", "sampling/kept_groups"}},
+      {"seeupo", "household", {{"preset", "seeupo"}}, {"seeupo/turn_phases", "seeupo/mean_correction"}},
+      {"epo_llds", "household",
+       {{"preset", "gigpo_epo"},
+        {"regularizers", {{{"name", "epo"}, {"form", "code"}, {"late_turn", 1}},
+                          {{"name", "llds"}, {"gate", "response"}, {"normalization", "paper"}},
+                          {{"name", "entropy"}, {"coef", 0.001}, {"aggregation", "policy"}}}}},
+       {"reg/epo/entropy", "reg/epo/smooth", "reg/llds/penalty", "reg/entropy/entropy"}},
+      {"epo_paper", "household", {{"preset", "gigpo_epo"}}, {"reg/epo/beta", "reg/epo/entropy"}},
+  };
+  for (const auto& k : cases) {
+    SCOPED_TRACE(k.name);
+    std::ostringstream log;
+    Json c = Config("method-" + k.name, k.env);
+    c["algorithm"] = k.algorithm;
+    c["train"]["iterations"] = 2;
+    c["eval"]["episodes"] = 0;
+    c["eval"]["before"] = false;
+    TrainResult r = Train(c, {}, log);
+    ASSERT_EQ(r.metrics.size(), 2u);
+    for (const auto& m : r.metrics) {
+      EXPECT_GT(m["train/rows"].get<double>(), 0.0) << log.str();
+      EXPECT_TRUE(std::isfinite(m["loss/policy"].get<double>()));
+      if (k.name != "seeupo") {  // household's all-fail groups give SeeUPO A = 0 everywhere
+        EXPECT_GT(m["optim/grad_norm"].get<double>(), 0.0);
+      }
+      for (const auto& name : k.metrics) EXPECT_TRUE(m.contains(name)) << name << " in " << m.dump();
+    }
+    if (k.name == "seeupo") {  // household episodes of up to 3 turns: one phase per turn index
+      EXPECT_GE(r.metrics[0]["seeupo/turn_phases"].get<double>(), 2.0);
+    }
+    if (k.name == "dapo") {
+      EXPECT_EQ(r.metrics[0]["sampling/kept_groups"].get<double>(), 2.0);
+    }
+    if (k.name == "loop") {  // LOOP: rows of a rollout share A, and |A| < 0.01 is filtered
+      EXPECT_GE(r.metrics[0]["train/filtered_rows"].get<double>(), 0.0);
+    }
+    Json state = ReadJsonFile(r.run_dir + "/checkpoints/iter_000002/trainer_state.json");
+    ASSERT_TRUE(state.contains("regularizers"));
+    if (k.name.rfind("epo", 0) == 0) {
+      EXPECT_EQ(state["regularizers"][0]["history"].size(), 2u);
+    }
+  }
+}
+
+TEST_F(TrainerTest, DynamicSamplingPlaysRoundsUpToTheCapAndStoresEveryEpisode) {
+  std::ostringstream log;
+  Json c = Config("dynamic", "letters");
+  // Success (> 0.3 'e's) is rare for the untrained model: most groups are all-fail and dropped.
+  c["algorithm"] = {{"preset", "dapo"}, {"schedule", {{"max_attempts", 3}, {"metric", "success"}}}};
+  c["train"]["iterations"] = 1;
+  c["eval"]["episodes"] = 0;
+  c["eval"]["before"] = false;
+  TrainResult r = Train(c, {}, log);
+  const Json& m = r.metrics[0];
+  double rounds = m["sampling/rounds"].get<double>(), kept = m["sampling/kept_groups"].get<double>();
+  EXPECT_GE(rounds, 1.0);
+  EXPECT_LE(rounds, 3.0);
+  EXPECT_LE(kept, 2.0);
+  if (kept < 2.0) {
+    EXPECT_EQ(rounds, 3.0);  // not enough informative groups: stopped at the cap, trains on what it has
+  }
+  EXPECT_LE(m["sampling/zero_variance_groups"].get<double>(), 2.0 * rounds);
+  auto store = TrajectoryStore::OpenReadOnly(r.db);
+  EpisodeQuery q;
+  q.run_id = r.run_id;
+  q.limit = 1000;
+  EpisodePage page = store->QueryEpisodes(q);
+  EXPECT_EQ(page.total, static_cast<int64_t>(rounds) * 2 * 4);  // every round's episodes are stored
+  int64_t dropped = 0, with_advantage = 0;
+  for (const auto& brief : page.episodes) {
+    EpisodeRecord e = store->GetEpisode(brief.id);
+    if (e.info.contains("dynamic_sampling")) ++dropped;
+    if (e.turns[0].advantage.has_value()) ++with_advantage;
+  }
+  EXPECT_EQ(with_advantage, static_cast<int64_t>(kept) * 4);
+  EXPECT_EQ(dropped + with_advantage, page.total);
+}
+
 TEST_F(TrainerTest, BadConfigurationsNameTheirKey) {
   std::ostringstream log;
   auto expect_key = [&](Json c, const std::string& key) {
@@ -215,6 +311,12 @@ TEST_F(TrainerTest, BadConfigurationsNameTheirKey) {
   c = Config("bad", "household");
   c["algorithm"] = {{"loss", {{"aggregation", "token_mean"}}}};
   expect_key(c, "algorithm.loss.aggregation");
+  c = Config("bad", "household");
+  c["algorithm"] = {{"loss", {{"name", "gspo"}, {"aggregation", "token-mean"}}}};
+  expect_key(c, "algorithm.loss.aggregation");
+  c = Config("bad", "household");
+  c["algorithm"] = {{"preset", "gigpoo"}};
+  expect_key(c, "algorithm.preset");
 }
 
 }  // namespace
