@@ -41,6 +41,52 @@ std::string Request(const char* op, const std::string& session_id) {
   return r;
 }
 
+// StepResult::FromJson for the common text-only shape, moving the answer's strings instead of
+// copying them (the client's share of a remote step is mostly this). Returns false for any
+// other shape, which then goes through FromJson and its messages.
+bool MoveStep(Json& j, StepResult* s) {
+  if (!j.is_object()) return false;
+  auto obs = j.find("observation");
+  if (obs == j.end() || !obs->is_object()) return false;
+  auto text = obs->find("text");
+  if (text == obs->end() || !text->is_string()) return false;
+  for (const char* extra : {"image_png_base64", "vector"}) {
+    auto it = obs->find(extra);
+    if (it != obs->end() && !it->is_null()) return false;
+  }
+  auto reward = j.find("reward"), terminated = j.find("terminated"),
+       truncated = j.find("truncated");
+  if (reward == j.end() || !reward->is_number() || terminated == j.end() ||
+      !terminated->is_boolean() || truncated == j.end() || !truncated->is_boolean()) {
+    return false;
+  }
+  auto actions = j.find("admissible_actions"), anchor = j.find("anchor_key"),
+       info = j.find("info"), turn = j.find("turn");
+  if (actions != j.end()) {
+    if (!actions->is_array()) return false;
+    for (const Json& a : *actions) {
+      if (!a.is_string()) return false;
+    }
+  }
+  if ((anchor != j.end() && !anchor->is_string()) || (info != j.end() && !info->is_object()) ||
+      (turn != j.end() && !turn->is_number_integer())) {
+    return false;
+  }
+  s->observation.text = std::move(text->get_ref<std::string&>());
+  s->reward = reward->get<double>();
+  s->terminated = terminated->get<bool>();
+  s->truncated = truncated->get<bool>();
+  if (actions != j.end()) {
+    s->admissible_actions.reserve(actions->size());
+    for (Json& a : *actions) s->admissible_actions.push_back(std::move(a.get_ref<std::string&>()));
+  }
+  s->anchor_key = anchor != j.end() ? std::move(anchor->get_ref<std::string&>())
+                                    : s->observation.text;
+  if (info != j.end()) s->info = std::move(*info);
+  s->turn = turn != j.end() ? turn->get<int64_t>() : 0;
+  return true;
+}
+
 }  // namespace
 
 EnvPool::EnvPool(Factory factory, int num_envs, Options options)
@@ -285,7 +331,7 @@ void EnvPool::RemoteStart(const std::shared_ptr<RemoteCall>& call) {
     if (r.status >= 200 && r.status < 300) {
       StepResult step;
       try {
-        step = StepResult::FromJson(r.body);
+        if (!MoveStep(r.body, &step)) step = StepResult::FromJson(r.body);
       } catch (const std::exception& e) {
         return RemoteFinish(call, false, "env server " + url + ": malformed answer: " + e.what(),
                             {});
@@ -357,7 +403,17 @@ void EnvPool::RemoteFinish(const std::shared_ptr<RemoteCall>& call, bool ok, std
       slot.busy = false;
       --in_flight_;
       ready_.push_back(std::move(r));
-      ready_cv_.notify_all();
+      // One wake-up for all the results of one answer (they are delivered in one handler of
+      // the I/O thread): waking the caller at the first would have it send the next calls a
+      // few at a time.
+      if (!notify_posted_) {
+        notify_posted_ = true;
+        transport_->Post([this] {
+          std::lock_guard<std::mutex> l(mu_);
+          notify_posted_ = false;
+          ready_cv_.notify_all();
+        });
+      }
       return;
     }
   }

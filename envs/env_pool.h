@@ -120,6 +120,7 @@ class EnvPool {
   std::condition_variable ready_cv_;
   std::deque<EnvResult> ready_;
   size_t in_flight_ = 0;
+  bool notify_posted_ = false;  // a remote-batch wake-up of Recv is queued on the I/O thread
   ThreadPool workers_;
   // Made on the first remote-batch call; declared last so that its I/O thread stops before
   // anything its callbacks touch is destroyed.
