@@ -5,11 +5,11 @@
 #include "envs/internal/batch_transport.h"
 
 #include <algorithm>
-#include <cstdlib>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <optional>
@@ -243,17 +243,17 @@ struct BatchTransport::Impl {
   }
 
   void Connect(Client& c, Connection& conn, std::vector<tcp::endpoint> endpoints) {
-    conn.stream.async_connect(endpoints, [this, &c, &conn](beast::error_code e,
-                                                           const tcp::endpoint&) {
-      if (e) {
-        return Fail(c, conn, BatchReply::Transport::kNotSent,
-                    "connect to " + c.authority + ": " + Describe(c, e));
-      }
-      boost::system::error_code ignored;
-      conn.stream.socket().set_option(tcp::no_delay(true), ignored);
-      conn.open = true;
-      Write(c, conn);
-    });
+    conn.stream.async_connect(endpoints,
+                              [this, &c, &conn](beast::error_code e, const tcp::endpoint&) {
+                                if (e) {
+                                  return Fail(c, conn, BatchReply::Transport::kNotSent,
+                                              "connect to " + c.authority + ": " + Describe(c, e));
+                                }
+                                boost::system::error_code ignored;
+                                conn.stream.socket().set_option(tcp::no_delay(true), ignored);
+                                conn.open = true;
+                                Write(c, conn);
+                              });
   }
 
   void Write(Client& c, Connection& conn) {
@@ -261,14 +261,13 @@ struct BatchTransport::Impl {
       if (ec) return Fail(c, conn, BatchReply::Transport::kNotSent, "write: " + Describe(c, ec));
       conn.parser.emplace();
       conn.parser->body_limit(kMaxAnswerBytes);
-      http::async_read(conn.stream, conn.buffer, *conn.parser,
-                       [this, &c, &conn](beast::error_code e, size_t) {
-                         if (e) {
-                           return Fail(c, conn, BatchReply::Transport::kLost,
-                                       "no answer: " + Describe(c, e));
-                         }
-                         OnAnswer(c, conn);
-                       });
+      http::async_read(
+          conn.stream, conn.buffer, *conn.parser, [this, &c, &conn](beast::error_code e, size_t) {
+            if (e) {
+              return Fail(c, conn, BatchReply::Transport::kLost, "no answer: " + Describe(c, e));
+            }
+            OnAnswer(c, conn);
+          });
     });
   }
 
