@@ -170,6 +170,33 @@ TEST_F(TrainerTest, ResumedRunMatchesAnUninterruptedOne) {
   EXPECT_EQ(store->GetRun(rest.run_id).status, "finished");
 }
 
+TEST_F(TrainerTest, ResumeContinuesTheEpoEntropyHistory) {
+  std::ostringstream log;
+  auto config = [&](const std::string& name) {
+    Json c = Config(name, "letters");
+    c["algorithm"] = {{"regularizers", {{{"name", "epo"}, {"kappa_low", 0.9999}, {"kappa_high", 1.0001}, {"alpha", 1.0}}}}};
+    c["eval"]["episodes"] = 0;
+    return c;
+  };
+  TrainResult whole = Train(config("epo-whole"), {}, log);
+  TrainOptions stop;
+  stop.stop_after = 2;
+  TrainResult first = Train(config("epo-split"), stop, log);
+  TrainOptions resume;
+  resume.resume_dir = first.run_dir;
+  TrainResult rest = Train(Json::object(), resume, log);
+  ASSERT_EQ(rest.metrics.size(), 1u);
+  const Json& a = whole.metrics[2];
+  const Json& b = rest.metrics[0];
+  // The reference entropy of iteration 3 is the mean of iterations 1 and 2: only a restored
+  // history gives the same value and the same corridor term.
+  for (const char* k : {"reg/epo/reference_entropy", "reg/epo/smooth", "reg/epo/beta", "loss/policy"}) {
+    ASSERT_TRUE(b.contains(k)) << k;
+    EXPECT_NEAR(a[k].get<double>(), b[k].get<double>(), 1e-5 * std::max(1.0, std::abs(a[k].get<double>()))) << k;
+  }
+  EXPECT_GT(a["reg/epo/smooth"].get<double>(), 0.0);  // the untrained model: every entropy near 5.7
+}
+
 TEST_F(TrainerTest, RewardRisesOnADenseTask) {
   std::ostringstream log;
   Json c = Config("learns", "letters");
