@@ -12,6 +12,7 @@
 #include "envs/registry.h"
 #include "storage/store.h"
 #include "web/internal/token_text.h"
+#include "web/method_presets.h"
 
 namespace turnwise {
 namespace {
@@ -306,12 +307,27 @@ ApiResponse WebApi::Handle(const std::string& method, const std::string& path,
   static const std::regex kRunGroup(R"(^/api/runs/(\d+)/groups/([^/]+)$)");
   static const std::regex kEpisode(R"(^/api/episodes/(\d+)$)");
   static const std::regex kEnv(R"(^/api/envs/([^/]+)$)");
+  static const std::regex kMethod(R"(^/api/methods/([^/]+)$)");
   if (!StartsWith(path, "/api/")) return ErrorResponse(404, "not_found", "no such path: " + path);
   if (method != "GET") {
     return ErrorResponse(405, "method_not_allowed", "the API is read-only; use GET");
   }
   try {
     std::smatch m;
+    // The method presets are built into the binary: answered without the database.
+    if (path == "/api/methods") {
+      RejectParams(query, {});
+      Json list = Json::array();
+      for (const auto& p : EmbeddedMethodPresets()) list.push_back(p.ToJson());
+      return {200, {{"methods", list}}};
+    }
+    if (std::regex_match(path, m, kMethod)) {
+      RejectParams(query, {});
+      if (const MethodPreset* p = FindEmbeddedMethodPreset(m[1].str())) return {200, p->ToJson()};
+      return ErrorResponse(
+          404, "not_found",
+          UnknownNameMessage("method preset", m[1].str(), EmbeddedMethodPresetNames()));
+    }
     TrajectoryStore& store = Store();
     if (path == "/api/runs") {
       RejectParams(query, {});

@@ -12,6 +12,8 @@
 //   /api/episodes/{id}                     one episode with turns and each turn's anchor peers
 //   /api/envs                              the registered environments with their specs
 //   /api/envs/{name}                       one environment's spec
+//   /api/methods                           the method presets (configs/methods, built in)
+//   /api/methods/{name}                    one preset: description, comment, algorithm block
 //
 // Token text: each turn of an episode or group carries `tokens`, the text of each generated
 // token id, when a tokenizer.json is known for the run: Options::tokenizer when set, else the

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <fstream>
+#include <set>
 #include <thread>
 
 #include "core/error.h"
@@ -376,6 +378,70 @@ TEST(WebServer, ALeftEventStreamFreesItsWorkerWithinSeconds) {
   ASSERT_TRUE(res);
   EXPECT_EQ(res->status, 200);
   EXPECT_LT(waited, 8.0);  // heartbeats every 2 s; pings alone would hold the workers 15 s
+  server.Stop();
+}
+
+// GET /api/methods over HTTP lists every file of configs/methods (the copy built into the binary
+// must match the source tree it was built from), each with the file's own algorithm block.
+TEST(WebServer, MethodsListEveryPresetOfConfigsMethods) {
+  TempDir dir;
+  std::string path = dir.File("methods.db");
+  StoreWriter::Open(path)->Close();
+  WebServer server(path, {.host = "127.0.0.1", .port = 0, .threads = 2});
+  httplib::Client client("127.0.0.1", server.Start());
+  auto res = client.Get("/api/methods");
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  std::map<std::string, Json> listed;
+  Json body = Json::parse(res->body);
+  for (const auto& m : body["methods"]) listed[m["name"].get<std::string>()] = m;
+
+  std::set<std::string> files;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(std::string(TURNWISE_SOURCE_DIR) + "/configs/methods")) {
+    if (entry.path().extension() != ".json") continue;
+    std::string name = entry.path().stem().string();
+    files.insert(name);
+    ASSERT_EQ(listed.count(name), 1u) << name << " is missing from " << res->body;
+    const Json& m = listed[name];
+    EXPECT_FALSE(m.contains("error")) << m;
+    EXPECT_EQ(m["algorithm"], ReadJsonFile(entry.path().string())["algorithm"]) << name;
+    // The description is one line from the start of the file's leading comment.
+    std::ifstream in(entry.path());
+    std::string first_line;
+    std::getline(in, first_line);
+    ASSERT_EQ(first_line.rfind("// ", 0), 0u) << name;
+    first_line = first_line.substr(3);
+    std::string description = m["description"];
+    size_t n = std::min(first_line.size(), description.size());
+    EXPECT_GT(n, 10u) << name;
+    EXPECT_EQ(description.substr(0, n), first_line.substr(0, n)) << name;
+    EXPECT_EQ(description.find('\n'), std::string::npos) << name;
+    EXPECT_EQ(m["comment"].get<std::string>().rfind(first_line, 0), 0u) << name;
+
+    auto one = client.Get("/api/methods/" + name);
+    ASSERT_TRUE(one);
+    EXPECT_EQ(one->status, 200);
+    EXPECT_EQ(Json::parse(one->body), m);
+  }
+  EXPECT_EQ(listed.size(), files.size()) << res->body;
+  EXPECT_TRUE(files.count("gigpo") && files.count("grpo"));
+
+  auto unknown = client.Get("/api/methods/gipgo");
+  ASSERT_TRUE(unknown);
+  EXPECT_EQ(unknown->status, 404);
+  EXPECT_EQ(unknown->get_header_value("Content-Type"), "application/json; charset=utf-8");
+  std::string message = Json::parse(unknown->body)["error"]["message"];
+  EXPECT_NE(message.find("unknown method preset 'gipgo' (did you mean 'gigpo'?)"),
+            std::string::npos)
+      << message;
+  for (const auto& name : files) EXPECT_NE(message.find(name), std::string::npos) << message;
+  auto bad = client.Get("/api/methods?name=gigpo");
+  ASSERT_TRUE(bad);
+  EXPECT_EQ(bad->status, 400);
+  auto nested = client.Get("/api/methods/gigpo/algorithm");
+  ASSERT_TRUE(nested);
+  EXPECT_EQ(nested->status, 404);
   server.Stop();
 }
 
