@@ -1,14 +1,19 @@
-// `turnwise advantages --config FILE --input rows.jsonl`: computes a method's advantages for
-// hand-written or exported step rows and prints each with its parts, as JSONL — to check a
-// method by hand or against another implementation. Needs no model (the estimators do not link
-// LibTorch).
+// `turnwise advantages --config FILE|--method NAME --input rows.jsonl`: computes a method's
+// advantages for hand-written or exported step rows and prints each with its parts, as JSONL —
+// to check a method by hand or against another implementation. Needs no model (the estimators
+// do not link LibTorch, and neither does the preset lookup).
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/error.h"
+#include "core/text.h"
 #include "training/advantages/advantage.h"
+#include "web/method_presets.h"
 
 namespace turnwise::cli {
 namespace {
@@ -53,11 +58,69 @@ AdvantageRow ParseRow(const Json& j, int64_t line) {
   return r;
 }
 
+// The algorithm block of `algorithm.preset`, found as the trainer finds it (training/trainer.h):
+// a path to a .json file, else a name in $TURNWISE_METHODS_DIR, then ./configs/methods, then the
+// presets built into this binary (the trainer's last resort is the source tree they come from).
+Json PresetAlgorithm(const std::string& preset) {
+  namespace fs = std::filesystem;
+  std::string path;
+  if (preset.find('/') != std::string::npos || EndsWith(preset, ".json")) {
+    if (!fs::exists(preset)) throw ConfigError("algorithm.preset", "no such file '" + preset + "'");
+    path = preset;
+  } else {
+    std::vector<std::string> dirs;
+    if (const char* env = std::getenv("TURNWISE_METHODS_DIR"); env != nullptr && *env) dirs.emplace_back(env);
+    dirs.emplace_back("configs/methods");
+    for (const auto& dir : dirs) {
+      fs::path candidate = fs::path(dir) / (preset + ".json");
+      if (fs::exists(candidate)) {
+        path = candidate.string();
+        break;
+      }
+    }
+  }
+  MethodPreset p;
+  if (!path.empty()) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw IoError("cannot read '" + path + "'");
+    std::stringstream text;
+    text << in.rdbuf();
+    try {
+      p = ParseMethodPreset(path, text.str());
+    } catch (const Error& e) {
+      throw ConfigError("algorithm.preset", e.what());
+    }
+  } else if (const MethodPreset* embedded = FindEmbeddedMethodPreset(preset)) {
+    if (!embedded->error.empty()) throw ConfigError("algorithm.preset", embedded->error);
+    p = *embedded;
+  } else {
+    throw ConfigError("algorithm.preset", UnknownNameMessage("method preset", preset, EmbeddedMethodPresetNames()));
+  }
+  if (p.algorithm.contains("preset")) {
+    throw ConfigError("algorithm.preset", "'" + preset + "' names another preset; presets do not nest");
+  }
+  return p.algorithm;
+}
+
+// `over` merged onto `base` as the trainer merges a preset under the user's keys: objects key by
+// key, anything else replaced, and a block whose "name" differs (another estimator) replaces the
+// base's whole, so no option of the preset's estimator leaks into the user's.
+Json MergeUnder(const Json& base, const Json& over) {
+  if (!base.is_object() || !over.is_object()) return over;
+  if (base.contains("name") && over.contains("name") && base["name"] != over["name"]) return over;
+  Json out = base;
+  for (auto it = over.begin(); it != over.end(); ++it) {
+    out[it.key()] = out.contains(it.key()) ? MergeUnder(out[it.key()], it.value()) : it.value();
+  }
+  return out;
+}
+
 }  // namespace
 
 void AddAdvantagesCommand(CLI::App& app) {
   struct Options {
     std::string config;
+    std::string method;
     std::string input;
     std::vector<std::string> sets;
   };
@@ -65,14 +128,43 @@ void AddAdvantagesCommand(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "advantages", "Compute a method's advantages for step rows (JSONL in) and print each with its parts");
   cmd->add_option("--config", o->config,
-                  "A run config (its algorithm.advantage) or {\"name\": ..., \"config\": {...}}")
-      ->required();
+                  "A run config (its algorithm.advantage, over its algorithm.preset's) or "
+                  "{\"name\": ..., \"config\": {...}}");
+  cmd->add_option("--method", o->method,
+                  "A method preset (a name in configs/methods or a .json path), as algorithm.preset");
   cmd->add_option("--input", o->input, "Step rows, one JSON object per line (docs/methods.md); - for stdin")
       ->required();
   cmd->add_option("--set", o->sets, "Override a key of the config file, e.g. --set algorithm.advantage.config.gamma=0.95");
   cmd->callback([o] {
-    Json file = ReadJsonFile(o->config);
+    if (o->config.empty() && o->method.empty()) {
+      throw InvalidArgument("advantages: give --config FILE or --method NAME|FILE");
+    }
+    Json file = o->config.empty() ? Json::object() : ReadJsonFile(o->config);
+    if (!o->method.empty()) {
+      if (!file.is_object() || (file.contains("name") && !file.contains("algorithm"))) {
+        throw InvalidArgument("advantages: --method needs a run config, but " + o->config +
+                              " is an estimator spec ({\"name\": ...}); drop one of them");
+      }
+      for (const auto& s : o->sets) {
+        if (StartsWith(s, "algorithm.preset=")) {
+          throw InvalidArgument("advantages: --method and --set algorithm.preset both name a preset; give one");
+        }
+      }
+      file["algorithm"]["preset"] = o->method;
+    }
     for (const auto& s : o->sets) ApplyOverride(file, s, nullptr);
+    std::string preset;
+    if (const Json* name = FindPath(file, "algorithm.preset"); name != nullptr && !name->is_null()) {
+      if (!name->is_string()) throw ConfigError("algorithm.preset", "expected a string, got " + JsonTypeName(*name));
+      preset = name->get<std::string>();
+    }
+    if (!preset.empty()) {
+      Json base = PresetAlgorithm(preset);
+      Json& alg = file["algorithm"];
+      if (base.contains("advantage")) {
+        alg["advantage"] = alg.contains("advantage") ? MergeUnder(base["advantage"], alg["advantage"]) : base["advantage"];
+      }
+    }
     std::string where = "algorithm.advantage";
     const Json* spec = FindPath(file, where);
     if (spec == nullptr) {
@@ -117,7 +209,7 @@ void AddAdvantagesCommand(CLI::App& app) {
       std::cout << DumpJson(record) << "\n";
     }
     std::cerr << "turnwise advantages: " << out.size() << " rows, estimator " << estimator->Name() << " "
-              << DumpJson(estimator->Config()) << "\n";
+              << DumpJson(estimator->Config()) << (preset.empty() ? "" : " (preset " + preset + ")") << "\n";
   });
 }
 
