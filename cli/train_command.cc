@@ -1,5 +1,6 @@
-// `turnwise train --config FILE [--set key=value …] [--resume RUN_DIR] [--web-port P]`: multi-turn
-// RL training (training/trainer.h). Prints a before/after success table and how to open the UI.
+// `turnwise train --config FILE [--method NAME|FILE] [--set key=value …] [--resume RUN_DIR]
+// [--web-port P]`: multi-turn RL training (training/trainer.h). Prints a before/after success
+// table and how to open the UI.
 #include <filesystem>
 #include <iostream>
 
@@ -37,6 +38,7 @@ void PrintBeforeAfter(const TrainResult& r, std::ostream& out) {
 void AddTrainCommand(CLI::App& app) {
   struct Options {
     std::string config;
+    std::string method;
     std::vector<std::string> sets;
     std::string resume;
     int web_port = -1;
@@ -44,15 +46,29 @@ void AddTrainCommand(CLI::App& app) {
   auto o = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("train", "Multi-turn RL training (rollout, advantages, PPO updates, checkpoints)");
   cmd->add_option("--config", o->config, "Run config (JSON; see configs/)");
+  cmd->add_option("--method", o->method,
+                  "Method preset merged under the config's algorithm keys: a name in configs/methods or a .json "
+                  "path (the same as --set algorithm.preset=NAME)");
   cmd->add_option("--set", o->sets, "Override a config key, e.g. --set optim.lr=1e-5");
   cmd->add_option("--resume", o->resume, "Continue the run in this directory from its latest checkpoint");
   cmd->add_option("--web-port", o->web_port, "Also serve the web UI API on this port while training");
   cmd->callback([o] {
     if (o->config.empty() && o->resume.empty()) throw InvalidArgument("train: give --config FILE or --resume RUN_DIR");
-    if (!o->resume.empty() && (!o->config.empty() || !o->sets.empty())) {
-      throw InvalidArgument("train: --resume takes the run's own config.json; drop --config/--set");
+    if (!o->resume.empty() && (!o->config.empty() || !o->sets.empty() || !o->method.empty())) {
+      throw InvalidArgument("train: --resume takes the run's own config.json; drop --config/--set/--method");
     }
-    Json config = o->config.empty() ? Json::object() : LoadConfig(o->config, o->sets, TrainConfigSchema());
+    std::vector<std::string> sets = o->sets;
+    if (!o->method.empty()) {
+      for (const auto& s : sets) {
+        if (s.rfind("algorithm.preset=", 0) == 0) {
+          throw InvalidArgument("train: --method and --set algorithm.preset both name a preset; give one");
+        }
+      }
+      // Replaces an algorithm.preset the config file names. JSON-quoted, so a file name that
+      // starts with a quote is still taken as written.
+      sets.push_back("algorithm.preset=" + DumpJson(o->method));
+    }
+    Json config = o->config.empty() ? Json::object() : LoadConfig(o->config, sets, TrainConfigSchema());
     std::unique_ptr<WebServer> web;
     if (o->web_port >= 0) {
       std::string db = o->resume.empty() ? config["output"]["db"].get<std::string>()

@@ -6,6 +6,8 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -261,6 +263,116 @@ TEST(Cli, AdvantagesExplainTheGigpoWorkedExample) {
   Result unknown = RunTurnwise("advantages --config " + dir.File("m.json") + " --input " + ex + "toy_rows.jsonl", dir);
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_NE(unknown.err.find("gigpo"), std::string::npos) << unknown.err;
+}
+
+}  // namespace
+}  // namespace turnwise
+
+namespace turnwise {
+namespace {
+
+// `turnwise advantages` resolves algorithm.preset as the trainer does: the preset's advantage
+// block under the user's keys. The GiGPO preset with mode mean_norm is the worked example's
+// configuration, so every way of naming it prints the same rows as the hand-written spec.
+// (The test runs outside the source tree: names come from the presets built into the binary.)
+TEST(Cli, AdvantagesResolveAMethodPreset) {
+  testing_util::TempDir dir;
+  std::string ex = std::string(TURNWISE_SOURCE_DIR) + "/examples/advantages/";
+  std::string rows = " --input " + ex + "toy_rows.jsonl";
+  Result reference = RunTurnwise("advantages --config " + ex + "gigpo_toy.json" + rows, dir);
+  ASSERT_EQ(reference.exit_code, 0) << reference.err;
+  ASSERT_FALSE(reference.out.empty());
+
+  std::ofstream(dir.File("run.json"))
+      << R"({"algorithm": {"preset": "gigpo", "advantage": {"config": {"mode": "mean_norm"}}}})";
+  std::string mean_norm = " --set algorithm.advantage.config.mode=mean_norm";
+  for (const std::string& args :
+       {"--config " + dir.File("run.json"), "--method gigpo" + mean_norm,
+        "--method " + std::string(TURNWISE_SOURCE_DIR) + "/configs/methods/gigpo.json" + mean_norm}) {
+    Result r = RunTurnwise("advantages " + args + rows, dir);
+    ASSERT_EQ(r.exit_code, 0) << args << ": " << r.err;
+    EXPECT_EQ(r.out, reference.out) << args;
+    EXPECT_NE(r.err.find("estimator gigpo"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("(preset "), std::string::npos) << r.err;
+  }
+  // The preset's own mode (mean_std_norm) when the user leaves it: other numbers.
+  Result preset_mode = RunTurnwise("advantages --method gigpo" + rows, dir);
+  ASSERT_EQ(preset_mode.exit_code, 0) << preset_mode.err;
+  EXPECT_NE(preset_mode.out, reference.out);
+  EXPECT_NE(preset_mode.err.find("mean_std_norm"), std::string::npos) << preset_mode.err;
+
+  // Another estimator replaces the preset's block whole: none of GiGPO's options leak into it.
+  std::ofstream(dir.File("rloo.json"))
+      << R"({"algorithm": {"preset": "gigpo", "advantage": {"name": "rloo"}}})";
+  Result rloo = RunTurnwise("advantages --config " + dir.File("rloo.json") + rows, dir);
+  ASSERT_EQ(rloo.exit_code, 0) << rloo.err;
+  EXPECT_NE(rloo.err.find("estimator rloo"), std::string::npos) << rloo.err;
+
+  // $TURNWISE_METHODS_DIR is searched first, as the trainer searches it.
+  std::filesystem::create_directories(dir.File("methods"));
+  std::ofstream(dir.File("methods/mine.json"))
+      << "// Mine: GRPO without std.\n"
+         R"({"algorithm": {"advantage": {"name": "grpo", "config": {"norm_adv_by_std": false}}}})";
+  setenv("TURNWISE_METHODS_DIR", dir.File("methods").c_str(), 1);
+  Result mine = RunTurnwise("advantages --method mine" + rows, dir);
+  unsetenv("TURNWISE_METHODS_DIR");
+  ASSERT_EQ(mine.exit_code, 0) << mine.err;
+  EXPECT_NE(mine.err.find("estimator grpo"), std::string::npos) << mine.err;
+  EXPECT_NE(mine.err.find("\"norm_adv_by_std\":false"), std::string::npos) << mine.err;
+
+  // Errors: an unknown name lists the presets; conflicting ways of naming one are refused.
+  Result unknown = RunTurnwise("advantages --method gipgo" + rows, dir);
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("algorithm.preset: unknown method preset 'gipgo' (did you mean 'gigpo'?)"),
+            std::string::npos)
+      << unknown.err;
+  EXPECT_NE(unknown.err.find("seeupo"), std::string::npos) << unknown.err;
+  Result both = RunTurnwise("advantages --method gigpo --set algorithm.preset=grpo" + rows, dir);
+  EXPECT_EQ(both.exit_code, 1);
+  EXPECT_NE(both.err.find("give one"), std::string::npos) << both.err;
+  Result spec = RunTurnwise("advantages --method gigpo --config " + ex + "gigpo_toy.json" + rows, dir);
+  EXPECT_EQ(spec.exit_code, 1);
+  EXPECT_NE(spec.err.find("estimator spec"), std::string::npos) << spec.err;
+  Result none = RunTurnwise("advantages" + rows, dir);
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_NE(none.err.find("--config FILE or --method"), std::string::npos) << none.err;
+}
+
+// `turnwise train --method NAME|FILE` is `--set algorithm.preset=NAME`: the preset is merged
+// before anything runs, so its checks answer without a model.
+TEST(Cli, TrainMethodNamesThePreset) {
+  testing_util::TempDir dir;
+  // Without LibTorch there is no train command, and `train --help` prints the app's help.
+  if (RunTurnwise("train --help", dir).out.find("--resume") == std::string::npos) {
+    GTEST_SKIP() << "built without LibTorch";
+  }
+  std::ofstream(dir.File("run.json")) << R"({"name": "m", "output": {"dir": ")" << dir.File("runs")
+                                      << R"("}})";
+  std::string train = "train --config " + dir.File("run.json");
+  // The loop preset's loss is `loop`, which has no clip_low: proof the preset was merged.
+  for (const std::string& method :
+       {std::string("loop"), std::string(TURNWISE_SOURCE_DIR) + "/configs/methods/loop.json"}) {
+    Result r = RunTurnwise(train + " --method " + method + " --set algorithm.loss.clip_low=0.1", dir);
+    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_NE(r.err.find("algorithm.loss.clip_low: does not apply to algorithm.loss.name 'loop'"),
+              std::string::npos)
+        << method << ": " << r.err;
+  }
+  // A valid preset passes the algorithm checks and stops at the missing model.
+  Result ok = RunTurnwise(train + " --method loop", dir);
+  EXPECT_EQ(ok.exit_code, 1);
+  EXPECT_NE(ok.err.find("model.checkpoint"), std::string::npos) << ok.err;
+  Result unknown = RunTurnwise(train + " --method gipgo", dir);
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_NE(unknown.err.find("unknown method preset 'gipgo' (did you mean 'gigpo'?)"),
+            std::string::npos)
+      << unknown.err;
+  Result both = RunTurnwise(train + " --method gigpo --set algorithm.preset=grpo", dir);
+  EXPECT_EQ(both.exit_code, 1);
+  EXPECT_NE(both.err.find("give one"), std::string::npos) << both.err;
+  Result resume = RunTurnwise("train --resume " + dir.File("runs/m") + " --method gigpo", dir);
+  EXPECT_EQ(resume.exit_code, 1);
+  EXPECT_NE(resume.err.find("drop --config/--set/--method"), std::string::npos) << resume.err;
 }
 
 }  // namespace
