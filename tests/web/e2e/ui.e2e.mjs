@@ -1,6 +1,7 @@
 // The web UI end to end in headless Chromium: runs, a run's curves (pick, overlay, zoom),
 // episode filters, replay with keyboard navigation and token shading, anchor links, a group,
-// the environments, hostile text shown literally, and live updates while a writer appends.
+// the environments, the method presets, hostile text shown literally, and live updates while a
+// writer appends.
 //
 // Run by ctest (label e2e) as `node ui.e2e.mjs` with TURNWISE_BINARY, TURNWISE_WEB_FIXTURE and
 // TURNWISE_UI_DIR set; exits 77 (ctest: skipped) when Chromium is missing. Set
@@ -248,6 +249,16 @@ test('the environments page lists the registered envs with their spec', async ()
   await page.locator('#env-list [data-env="household"]').waitFor();
   assert.match(await text('#env-list [data-env="household"]'), /valid_seen/);
   await shot('envs');
+});
+
+test('the methods page lists the presets with their algorithm block', async () => {
+  await page.goto(`${server.base}/methods`);
+  const gigpo = page.locator('#method-list [data-method="gigpo"]');
+  await gigpo.waitFor();
+  assert.match(await gigpo.locator('pre.json').textContent(), /"name": "gigpo"/);
+  assert.match(await gigpo.textContent(), /^gigpoGiGPO/);
+  assert.ok(await page.locator('#method-list [data-method="grpo"]').count());
+  await shot('methods');
 });
 
 test('hostile observation and action text shows literally and never runs', async () => {

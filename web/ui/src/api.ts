@@ -44,6 +44,10 @@ export interface EnvSpec {
   config_defaults?: unknown; protocol?: string; error?: string;
 }
 
+export interface MethodPreset {
+  name: string; description?: string; comment?: string; algorithm?: unknown; error?: string;
+}
+
 export class ApiError extends Error {
   constructor(public status: number, message: string) { super(message); }
 }
@@ -71,4 +75,6 @@ export const api = {
   group: (run: number, group: string, s?: AbortSignal) =>
     getJson<GroupDetail>(`/api/runs/${run}/groups/${encodeURIComponent(group)}`, s),
   envs: (s?: AbortSignal) => getJson<{ envs: EnvSpec[] }>('/api/envs', s).then((r) => r.envs),
+  methods: (s?: AbortSignal) =>
+    getJson<{ methods: MethodPreset[] }>('/api/methods', s).then((r) => r.methods),
 };

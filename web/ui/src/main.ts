@@ -10,6 +10,7 @@ import { episodesPage } from './pages/episodes';
 import { replayPage } from './pages/replay';
 import { groupPage } from './pages/group';
 import { envsPage } from './pages/envs';
+import { methodsPage } from './pages/methods';
 import { type Cleanup, type Page, navigate, setRenderer } from './router';
 
 const routes: [RegExp, Page, string][] = [
@@ -20,6 +21,7 @@ const routes: [RegExp, Page, string][] = [
   [/^\/episodes\/?$/, episodesPage, 'episodes'],
   [/^\/episodes\/(\d+)\/?$/, replayPage, 'episodes'],
   [/^\/envs\/?$/, envsPage, 'envs'],
+  [/^\/methods\/?$/, methodsPage, 'methods'],
 ];
 
 let cleanup: Cleanup | void;
@@ -31,7 +33,7 @@ function renderNav(section: string): void {
   replaceChildren(nav,
       link('/', h('span', { class: 'brand' }, 'Turnwise')),
       h('ul', null, item('/', 'Runs', 'runs'), item('/episodes', 'Episodes', 'episodes'),
-          item('/envs', 'Environments', 'envs')),
+          item('/envs', 'Environments', 'envs'), item('/methods', 'Methods', 'methods')),
       h('span', { id: 'live-dot', class: 'live', title: 'not live' }));
 }
 
