@@ -122,6 +122,10 @@ ConfigSchema BuildSchema() {
          .help = "AdamW beta1", .min = 0.0, .max = 1.0});
   s.Add({.path = "train.beta2", .type = FieldType::kNumber, .default_value = 0.95,
          .help = "AdamW beta2", .min = 0.0, .max = 1.0});
+  s.Add({.path = "train.prompt_loss_weight", .type = FieldType::kNumber, .default_value = 0.0,
+         .help = "weight of an auxiliary language-modelling loss on the prompt tokens (0 = "
+                 "response tokens only); the logged loss stays the response NLL",
+         .min = 0.0});
   s.Add({.path = "train.grad_clip", .type = FieldType::kNumber, .default_value = 1.0,
          .help = "gradient norm clip; 0 = off", .min = 0.0});
   s.Add({.path = "train.log_every", .type = FieldType::kInt, .default_value = 10,
@@ -132,7 +136,7 @@ ConfigSchema BuildSchema() {
          .help = "stop training after this wall time (the schedule is not stretched); 0 = off",
          .min = 0.0});
   s.Add({.path = "eval.enabled", .type = FieldType::kBool, .default_value = true,
-         .help = "evaluate the final model with the lm policy at greedy decoding"});
+         .help = "evaluate the final model with the lm policy (eval.temperature)"});
   s.Add({.path = "eval.split", .type = FieldType::kString, .default_value = "valid_seen",
          .help = "held-out split"});
   s.Add({.path = "eval.episodes", .type = FieldType::kInt, .default_value = 0,
@@ -141,6 +145,9 @@ ConfigSchema BuildSchema() {
          .help = "turns per episode; 0 = the env's limit", .min = 0.0});
   s.Add({.path = "eval.batch_size", .type = FieldType::kInt, .default_value = 64,
          .help = "episodes in flight (one batched generation per turn); 0 = all", .min = 0.0});
+  s.Add({.path = "eval.temperature", .type = FieldType::kNumber, .default_value = 0.0,
+         .help = "sampling temperature of the evaluation (0 = greedy; verl-agent validates "
+                 "ALFWorld sampling at 0.4)", .min = 0.0});
   s.Add({.path = "eval.max_new_tokens", .type = FieldType::kInt, .default_value = 48,
          .help = "tokens generated per turn at most", .min = 1.0});
   s.Add({.path = "store.db", .type = FieldType::kString, .default_value = "",
@@ -368,7 +375,8 @@ double CosineLearningRate(int64_t step, int64_t total, int64_t warmup, double lr
   return min_lr + 0.5 * (lr - min_lr) * (1.0 + std::cos(std::numbers::pi * progress));
 }
 
-SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExample*>& batch) {
+SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExample*>& batch,
+                     double prompt_weight) {
   std::vector<std::vector<int32_t>> prompts, responses;
   int64_t total = 0;
   for (const SftExample* e : batch) {
@@ -376,11 +384,54 @@ SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExampl
     responses.push_back(e->response);
     total += static_cast<int64_t>(e->prompt.size() + e->response.size());
   }
-  TokenScores scores = Score(model, prompts, responses);
-  at::Tensor count = scores.mask.sum();
-  const int64_t n = static_cast<int64_t>(count.item<float>());
-  at::Tensor loss = -scores.logprobs.sum() / count.clamp_min(1.0);
-  return {loss, n, total};
+  if (prompt_weight <= 0) {
+    TokenScores scores = Score(model, prompts, responses);
+    at::Tensor count = scores.mask.sum();
+    const int64_t n = static_cast<int64_t>(count.item<float>());
+    at::Tensor loss = -scores.logprobs.sum() / count.clamp_min(1.0);
+    return {loss, loss.item<double>(), n, total};
+  }
+  // One right-padded [prompt | response] sequence per row; position t predicts token t+1,
+  // weighted 1 when that token is a response token, as a prompt token otherwise, 0 on padding.
+  const int64_t b = static_cast<int64_t>(batch.size());
+  int64_t len = 0;
+  for (const SftExample* e : batch) {
+    len = std::max<int64_t>(len, static_cast<int64_t>(e->prompt.size() + e->response.size()));
+  }
+  std::vector<int64_t> ids(static_cast<size_t>(b * len), 0), attend(ids.size(), 0);
+  std::vector<int64_t> targets(static_cast<size_t>(b * (len - 1)), 0);
+  std::vector<float> is_response(targets.size(), 0.f), is_prompt(targets.size(), 0.f);
+  for (int64_t r = 0; r < b; ++r) {
+    std::vector<int32_t> seq = batch[static_cast<size_t>(r)]->prompt;
+    const int64_t plen = static_cast<int64_t>(seq.size());
+    seq.insert(seq.end(), batch[static_cast<size_t>(r)]->response.begin(),
+               batch[static_cast<size_t>(r)]->response.end());
+    for (int64_t t = 0; t < static_cast<int64_t>(seq.size()); ++t) {
+      ids[static_cast<size_t>(r * len + t)] = seq[static_cast<size_t>(t)];
+      attend[static_cast<size_t>(r * len + t)] = 1;
+      if (t == 0) continue;
+      const size_t k = static_cast<size_t>(r * (len - 1) + t - 1);
+      targets[k] = seq[static_cast<size_t>(t)];
+      (t >= plen ? is_response : is_prompt)[k] = 1.f;
+    }
+  }
+  const at::Device dev = model.device();
+  auto lopt = at::TensorOptions().dtype(at::kLong);
+  auto fopt = at::TensorOptions().dtype(at::kFloat);
+  at::Tensor ids_t = at::tensor(ids, lopt).view({b, len}).to(dev);
+  at::Tensor attend_t = at::tensor(attend, lopt).view({b, len}).to(dev);
+  at::Tensor target_t = at::tensor(targets, lopt).view({b, len - 1}).to(dev);
+  at::Tensor resp_t = at::tensor(is_response, fopt).view({b, len - 1}).to(dev);
+  at::Tensor prompt_t = at::tensor(is_prompt, fopt).view({b, len - 1}).to(dev);
+  at::Tensor hidden = model.ForwardHidden(ids_t, attend_t).narrow(1, 0, len - 1);
+  at::Tensor logp = at::log_softmax(model.Logits(hidden).to(at::kFloat), -1)
+                        .gather(-1, target_t.unsqueeze(-1))
+                        .squeeze(-1);  // [B, len-1]
+  at::Tensor n_resp = resp_t.sum(), n_prompt = prompt_t.sum();
+  at::Tensor response_nll = -(logp * resp_t).sum() / n_resp.clamp_min(1.0);
+  at::Tensor prompt_nll = -(logp * prompt_t).sum() / n_prompt.clamp_min(1.0);
+  return {response_nll + prompt_weight * prompt_nll, response_nll.item<double>(),
+          static_cast<int64_t>(n_resp.item<float>()), total};
 }
 
 SftResult RunSft(const Json& raw_config, std::ostream& log) {
@@ -539,6 +590,7 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
   const double lr = tc["lr"].get<double>(), min_lr = tc["min_lr"].get<double>();
   const int64_t warmup = tc["warmup_steps"].get<int64_t>();
   const double clip = tc["grad_clip"].get<double>();
+  const double prompt_weight = tc["prompt_loss_weight"].get<double>();
   const int64_t log_every = tc["log_every"].get<int64_t>();
   const int64_t ckpt_every = tc["checkpoint_every"].get<int64_t>();
   const double max_seconds = tc["max_seconds"].get<double>();
@@ -590,12 +642,12 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
     double grad_norm = 0;
     try {
       optimizer.zero_grad();
-      SftBatchLoss l = SftLoss(*model, batch);
+      SftBatchLoss l = SftLoss(*model, batch, prompt_weight);
       l.loss.backward();
       grad_norm = clip > 0 ? torch::nn::utils::clip_grad_norm_(model->parameters(), clip)
                            : torch::nn::utils::clip_grad_norm_(model->parameters(), 1e30);
       optimizer.step();
-      last_loss = l.loss.item<double>();
+      last_loss = l.response_nll;
       window_tokens += l.total_tokens;
       window_resp += l.response_tokens;
       result.train_tokens += l.total_tokens;
@@ -646,10 +698,10 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
   log << "sft: trained " << step << " steps in " << Fixed(result.train_seconds, 0)
       << "s; checkpoint " << result.final_checkpoint << "\n";
 
-  // 5. Held-out evaluation with the lm policy, greedy.
+  // 5. Held-out evaluation with the lm policy (greedy unless eval.temperature > 0).
   if (c["eval"]["enabled"].get<bool>()) {
     LmPolicyOptions po;
-    po.temperature = 0;
+    po.temperature = c["eval"]["temperature"].get<double>();
     po.max_new_tokens = c["eval"]["max_new_tokens"].get<int64_t>();
     po.history_length = prompt_options.history_length;
     po.threads = threads;
@@ -665,7 +717,8 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
       };
     }
     t0 = Now();
-    log << "sft: evaluating on " << env_name << "/" << split << " (greedy)\n";
+    log << "sft: evaluating on " << env_name << "/" << split
+        << (po.temperature > 0 ? " (temperature " + Fixed(po.temperature, 2) + ")" : " (greedy)") << "\n";
     log.flush();
     result.eval = EvaluatePolicy(policy, env_name, env_config, split,
                                  c["eval"]["episodes"].get<int64_t>(),

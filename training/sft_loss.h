@@ -15,7 +15,8 @@ namespace turnwise {
 class TransformerLMImpl;
 
 struct SftBatchLoss {
-  at::Tensor loss;          // scalar float32: mean NLL per response token; differentiable
+  at::Tensor loss;          // scalar float32, differentiable: mean response NLL (+ prompt term)
+  double response_nll = 0;  // mean NLL per response token (what `loss` is without a prompt term)
   int64_t response_tokens;  // tokens the loss averages over (the mask's sum)
   int64_t total_tokens;     // prompt + response tokens of the batch (no padding)
 };
@@ -23,7 +24,12 @@ struct SftBatchLoss {
 // Teacher-forced loss of `batch`: Score(model, prompts, responses), then
 // -sum(logprobs * mask) / sum(mask). Only response tokens count — the prompt is context, and
 // padding is masked — so the gradient is exactly that of the response tokens' likelihood.
-SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExample*>& batch);
+// With prompt_weight w > 0 the loss adds w × the mean NLL of the prompt tokens (each predicted
+// from the ones before it; the first token of a prompt has no prediction): language modelling of
+// what the environment shows, an auxiliary objective that uses the ~90 % of the compute spent
+// reading prompts.
+SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExample*>& batch,
+                     double prompt_weight = 0.0);
 
 }  // namespace turnwise
 

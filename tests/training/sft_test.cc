@@ -174,6 +174,32 @@ TEST(SftLoss, MaskCoversExactlyTheResponseTokens) {
   EXPECT_NEAR(l.loss.item<double>(), nll / 5.0, 1e-5);
 }
 
+// With a prompt weight w the loss adds w × the mean NLL of the prompt tokens after the first
+// (hand-computed from full forward passes); the response part is unchanged.
+TEST(SftLoss, PromptWeightAddsThePromptTokensMeanNll) {
+  TransformerLM model(testing_util::Qwen2Config());
+  testing_util::RandomizeWeights(*model, 5);
+  SftExample a{{1, 2, 3}, {4, 5}};
+  SftExample b{{6}, {7, 8, 9}};
+  SftBatchLoss plain = SftLoss(*model, {&a, &b});
+  SftBatchLoss weighted = SftLoss(*model, {&a, &b}, 0.5);
+  at::NoGradGuard no_grad;
+  auto logp = [&](std::vector<int64_t> seq) {
+    at::Tensor ids = at::tensor(seq, at::kLong).view({1, -1});
+    return at::log_softmax(model->forward(ids), -1)[0];
+  };
+  at::Tensor la = logp({1, 2, 3, 4, 5}), lb = logp({6, 7, 8, 9});
+  const double response = -(la[2][4].item<double>() + la[3][5].item<double>() + lb[0][7].item<double>() +
+                            lb[1][8].item<double>() + lb[2][9].item<double>()) / 5.0;
+  // Prompt tokens with a prediction: a's 2 and 3 (from 1, and 1 2); b's prompt has only one token.
+  const double prompt = -(la[0][2].item<double>() + la[1][3].item<double>()) / 2.0;
+  EXPECT_NEAR(plain.loss.item<double>(), response, 1e-5);
+  EXPECT_NEAR(weighted.response_nll, response, 1e-5);
+  EXPECT_NEAR(weighted.loss.item<double>(), response + 0.5 * prompt, 1e-5);
+  EXPECT_EQ(weighted.response_tokens, 5);
+  EXPECT_EQ(weighted.total_tokens, 9);
+}
+
 TEST(SftLoss, CountsOnlyResponseTokensWhateverThePromptLength) {
   TransformerLM model(testing_util::Qwen2Config());
   SftExample a{{1, 2, 3, 10, 11, 12}, {4, 5}};
