@@ -2,17 +2,16 @@
 // advantages for hand-written or exported step rows and prints each with its parts, as JSONL —
 // to check a method by hand or against another implementation. Needs no model (the estimators
 // do not link LibTorch, and neither does the preset lookup).
-#include <cstdlib>
-#include <filesystem>
+#include <algorithm>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/error.h"
 #include "core/text.h"
 #include "training/advantages/advantage.h"
+#include "training/advantages/method_preset.h"
 #include "web/method_presets.h"
 
 namespace turnwise::cli {
@@ -58,61 +57,13 @@ AdvantageRow ParseRow(const Json& j, int64_t line) {
   return r;
 }
 
-// The algorithm block of `algorithm.preset`, found as the trainer finds it (training/trainer.h):
-// a path to a .json file, else a name in $TURNWISE_METHODS_DIR, then ./configs/methods, then the
-// presets built into this binary (the trainer's last resort is the source tree they come from).
+// The algorithm block of `algorithm.preset`, found as the trainer finds it
+// (training/advantages/method_preset.h), except that the last resort is the presets built into
+// this binary rather than the source tree they come from.
 Json PresetAlgorithm(const std::string& preset) {
-  namespace fs = std::filesystem;
-  std::string path;
-  if (preset.find('/') != std::string::npos || EndsWith(preset, ".json")) {
-    if (!fs::exists(preset)) throw ConfigError("algorithm.preset", "no such file '" + preset + "'");
-    path = preset;
-  } else {
-    std::vector<std::string> dirs;
-    if (const char* env = std::getenv("TURNWISE_METHODS_DIR"); env != nullptr && *env) dirs.emplace_back(env);
-    dirs.emplace_back("configs/methods");
-    for (const auto& dir : dirs) {
-      fs::path candidate = fs::path(dir) / (preset + ".json");
-      if (fs::exists(candidate)) {
-        path = candidate.string();
-        break;
-      }
-    }
-  }
-  MethodPreset p;
-  if (!path.empty()) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) throw IoError("cannot read '" + path + "'");
-    std::stringstream text;
-    text << in.rdbuf();
-    try {
-      p = ParseMethodPreset(path, text.str());
-    } catch (const Error& e) {
-      throw ConfigError("algorithm.preset", e.what());
-    }
-  } else if (const MethodPreset* embedded = FindEmbeddedMethodPreset(preset)) {
-    if (!embedded->error.empty()) throw ConfigError("algorithm.preset", embedded->error);
-    p = *embedded;
-  } else {
-    throw ConfigError("algorithm.preset", UnknownNameMessage("method preset", preset, EmbeddedMethodPresetNames()));
-  }
-  if (p.algorithm.contains("preset")) {
-    throw ConfigError("algorithm.preset", "'" + preset + "' names another preset; presets do not nest");
-  }
-  return p.algorithm;
-}
-
-// `over` merged onto `base` as the trainer merges a preset under the user's keys: objects key by
-// key, anything else replaced, and a block whose "name" differs (another estimator) replaces the
-// base's whole, so no option of the preset's estimator leaks into the user's.
-Json MergeUnder(const Json& base, const Json& over) {
-  if (!base.is_object() || !over.is_object()) return over;
-  if (base.contains("name") && over.contains("name") && base["name"] != over["name"]) return over;
-  Json out = base;
-  for (auto it = over.begin(); it != over.end(); ++it) {
-    out[it.key()] = out.contains(it.key()) ? MergeUnder(out[it.key()], it.value()) : it.value();
-  }
-  return out;
+  MethodPresetSearch search{.dirs = DefaultMethodPresetDirs()};
+  for (const auto& f : EmbeddedMethodFiles()) search.built_in.emplace(std::string(f.name), f.text);
+  return LoadMethodPreset(preset, search).algorithm;
 }
 
 }  // namespace
@@ -159,11 +110,7 @@ void AddAdvantagesCommand(CLI::App& app) {
       preset = name->get<std::string>();
     }
     if (!preset.empty()) {
-      Json base = PresetAlgorithm(preset);
-      Json& alg = file["algorithm"];
-      if (base.contains("advantage")) {
-        alg["advantage"] = alg.contains("advantage") ? MergeUnder(base["advantage"], alg["advantage"]) : base["advantage"];
-      }
+      file["algorithm"] = MergeMethodBlock(PresetAlgorithm(preset), file["algorithm"]);
     }
     std::string where = "algorithm.advantage";
     const Json* spec = FindPath(file, where);
