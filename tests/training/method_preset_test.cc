@@ -20,8 +20,9 @@ namespace fs = std::filesystem;
 class MethodPresetTest : public testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("turnwise-method-preset-" + std::to_string(::getpid()) + "-" +
-                                         testing::UnitTest::GetInstance()->current_test_info()->name());
+    root_ =
+        fs::temp_directory_path() / ("turnwise-method-preset-" + std::to_string(::getpid()) + "-" +
+                                     testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_ / "first");
     fs::create_directories(root_ / "second");
@@ -29,7 +30,8 @@ class MethodPresetTest : public testing::Test {
   void TearDown() override { fs::remove_all(root_); }
 
   std::string Dir(const std::string& name) const { return (root_ / name).string(); }
-  std::string Write(const std::string& dir, const std::string& name, const std::string& text) const {
+  std::string Write(const std::string& dir, const std::string& name,
+                    const std::string& text) const {
     std::string path = (root_ / dir / (name + ".json")).string();
     std::ofstream(path) << text;
     return path;
@@ -54,8 +56,9 @@ class MethodPresetTest : public testing::Test {
 
 TEST_F(MethodPresetTest, DirectoriesInOrderThenBuiltIn) {
   const std::string built_in_text = Estimator("rloo");
-  MethodPresetSearch search{.dirs = {Dir("missing"), Dir("first"), Dir("second")},
-                            .built_in = {{"both", built_in_text}, {"only_built_in", built_in_text}}};
+  MethodPresetSearch search{
+      .dirs = {Dir("missing"), Dir("first"), Dir("second")},
+      .built_in = {{"both", built_in_text}, {"only_built_in", built_in_text}}};
   Write("first", "both", Estimator("grpo"));
   Write("second", "both", Estimator("gigpo"));
   Write("second", "only_second", Estimator("gigpo"));
@@ -74,7 +77,8 @@ TEST_F(MethodPresetTest, DirectoriesInOrderThenBuiltIn) {
 
 TEST_F(MethodPresetTest, ErrorsNameTheKeyAndWhatToDo) {
   const std::string nested = R"({"algorithm": {"preset": "grpo"}})";
-  MethodPresetSearch search{.dirs = {Dir("first"), Dir("second")}, .built_in = {{"nested", nested}}};
+  MethodPresetSearch search{.dirs = {Dir("first"), Dir("second")},
+                            .built_in = {{"nested", nested}}};
   Write("first", "gigpo", Estimator("gigpo"));
   Write("second", "grpo", Estimator("grpo"));
   Write("second", "shape", R"({"advantage": {"name": "grpo"}})");
@@ -85,16 +89,20 @@ TEST_F(MethodPresetTest, ErrorsNameTheKeyAndWhatToDo) {
             "unknown method preset 'gipgo' (did you mean 'gigpo'?); known: broken, gigpo, grpo, "
             "nested, shape");
   EXPECT_NE(Failure(Dir("second") + "/nope.json", search).find("no such file"), std::string::npos);
-  EXPECT_NE(Failure("shape", search).find("must hold one object, {\"algorithm\": {...}}"), std::string::npos);
+  EXPECT_NE(Failure("shape", search).find("must hold one object, {\"algorithm\": {...}}"),
+            std::string::npos);
   EXPECT_NE(Failure("broken", search).find("broken.json"), std::string::npos);
-  EXPECT_NE(Failure("nested", search).find("'built-in preset 'nested'' names another preset; presets do not nest"),
+  EXPECT_NE(Failure("nested", search)
+                .find("'built-in preset 'nested'' names another preset; presets do not nest"),
             std::string::npos);
 }
 
 TEST(MethodBlockMerge, UserKeysWin) {
-  Json preset = Json::parse(R"({"advantage": {"name": "gigpo", "config": {"mode": "mean_std_norm", "gamma": 0.95}},
+  Json preset = Json::parse(
+      R"({"advantage": {"name": "gigpo", "config": {"mode": "mean_std_norm", "gamma": 0.95}},
                                 "loss": {"name": "ppo", "clip_low": 0.2, "clip_high": 0.28}})");
-  Json user = Json::parse(R"({"advantage": {"config": {"mode": "mean_norm"}}, "loss": {"clip_high": 0.3}})");
+  Json user = Json::parse(
+      R"({"advantage": {"config": {"mode": "mean_norm"}}, "loss": {"clip_high": 0.3}})");
   Json merged = MergeMethodBlock(preset, user);
   EXPECT_EQ(merged["advantage"]["name"], "gigpo");
   EXPECT_EQ(merged["advantage"]["config"]["mode"], "mean_norm");
@@ -109,7 +117,8 @@ TEST(MethodBlockMerge, UserKeysWin) {
 }
 
 TEST(MethodBlockMerge, AnotherNameReplacesTheBlockWhole) {
-  Json preset = Json::parse(R"({"advantage": {"name": "gigpo", "config": {"mode": "mean_norm", "gamma": 0.95}},
+  Json preset = Json::parse(
+      R"({"advantage": {"name": "gigpo", "config": {"mode": "mean_norm", "gamma": 0.95}},
                                 "schedule": {"name": "dynamic_sampling", "max_attempts": 3}})");
   Json user = Json::parse(R"({"advantage": {"name": "rloo"}, "schedule": {"name": "none"}})");
   Json merged = MergeMethodBlock(preset, user);
@@ -120,11 +129,13 @@ TEST(MethodBlockMerge, AnotherNameReplacesTheBlockWhole) {
 TEST(MethodBlockMerge, ListsAndScalarsReplaceWhole) {
   Json preset = Json::parse(R"({"regularizers": [{"name": "epo", "beta": 0.1}, {"name": "kl"}],
                                 "advantage": {"name": "grpo", "config": {"epsilon": 1e-6}}})");
-  Json user = Json::parse(R"({"regularizers": [{"name": "epo", "beta": 0.5}], "advantage": {"config": 3}})");
+  Json user = Json::parse(
+      R"({"regularizers": [{"name": "epo", "beta": 0.5}], "advantage": {"config": 3}})");
   Json merged = MergeMethodBlock(preset, user);
   EXPECT_EQ(merged["regularizers"], Json::parse(R"([{"name": "epo", "beta": 0.5}])"));
   EXPECT_EQ(merged["advantage"]["config"], 3);
-  EXPECT_EQ(MergeMethodBlock(preset, Json::parse(R"({"regularizers": []})"))["regularizers"], Json::array());
+  EXPECT_EQ(MergeMethodBlock(preset, Json::parse(R"({"regularizers": []})"))["regularizers"],
+            Json::array());
 }
 
 }  // namespace

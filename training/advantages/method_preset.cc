@@ -30,7 +30,8 @@ std::vector<std::string> KnownNames(const MethodPresetSearch& search) {
 }
 
 LoadedMethodPreset CheckShape(std::string source, Json file) {
-  if (!file.is_object() || file.size() != 1 || !file.contains("algorithm") || !file["algorithm"].is_object()) {
+  if (!file.is_object() || file.size() != 1 || !file.contains("algorithm") ||
+      !file["algorithm"].is_object()) {
     throw ConfigError(kKey, "'" + source + "' must hold one object, {\"algorithm\": {...}}");
   }
   if (file["algorithm"].contains("preset")) {
@@ -53,7 +54,8 @@ LoadedMethodPreset LoadFile(const std::string& path) {
 
 std::vector<std::string> DefaultMethodPresetDirs() {
   std::vector<std::string> dirs;
-  if (const char* env = std::getenv("TURNWISE_METHODS_DIR"); env != nullptr && *env) dirs.emplace_back(env);
+  if (const char* env = std::getenv("TURNWISE_METHODS_DIR"); env != nullptr && *env)
+    dirs.emplace_back(env);
   dirs.emplace_back("configs/methods");
   return dirs;
 }
@@ -85,7 +87,8 @@ Json MergeMethodBlock(const Json& base, const Json& over) {
   if (base.contains("name") && over.contains("name") && base["name"] != over["name"]) return over;
   Json out = base;
   for (auto it = over.begin(); it != over.end(); ++it) {
-    out[it.key()] = out.contains(it.key()) ? MergeMethodBlock(out[it.key()], it.value()) : it.value();
+    out[it.key()] =
+        out.contains(it.key()) ? MergeMethodBlock(out[it.key()], it.value()) : it.value();
   }
   return out;
 }
