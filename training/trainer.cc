@@ -24,6 +24,7 @@
 #include "envs/registry.h"
 #include "storage/store.h"
 #include "training/advantages/advantage.h"
+#include "training/advantages/method_preset.h"
 #include "training/evaluate.h"
 #include "training/advantages/seeupo.h"
 #include "training/losses.h"
@@ -481,71 +482,20 @@ ConfigSchema ScheduleSchema(const std::string& name) {
   return s;
 }
 
-// `over` merged onto `base`: objects merge key by key, anything else is replaced. A block whose
-// "name" differs (another estimator, loss or schedule) replaces the base's block whole, so no
-// option of the preset's choice leaks into the user's.
-Json MergeUnder(const Json& base, const Json& over) {
-  if (!base.is_object() || !over.is_object()) return over;
-  if (base.contains("name") && over.contains("name") && base["name"] != over["name"]) return over;
-  Json out = base;
-  for (auto it = over.begin(); it != over.end(); ++it) {
-    out[it.key()] = out.contains(it.key()) ? MergeUnder(out[it.key()], it.value()) : it.value();
-  }
-  return out;
-}
-
-std::vector<std::string> PresetDirs() {
-  std::vector<std::string> dirs;
-  if (const char* env = std::getenv("TURNWISE_METHODS_DIR"); env != nullptr && *env) dirs.emplace_back(env);
-  dirs.emplace_back("configs/methods");
-  // The source tree this binary was built from (CMake passes absolute source paths).
-  fs::path source = fs::path(__FILE__).parent_path().parent_path() / "configs" / "methods";
-  if (source.is_absolute()) dirs.push_back(source.string());
-  return dirs;
-}
-
-std::string FindPreset(const std::string& preset) {
-  bool path_like = preset.find('/') != std::string::npos ||
-                   (preset.size() > 5 && preset.compare(preset.size() - 5, 5, ".json") == 0);
-  if (path_like) {
-    if (!fs::exists(preset)) throw ConfigError("algorithm.preset", "no such file '" + preset + "'");
-    return preset;
-  }
-  std::vector<std::string> known;
-  for (const auto& dir : PresetDirs()) {
-    fs::path p = fs::path(dir) / (preset + ".json");
-    if (fs::exists(p)) return p.string();
-    if (known.empty() && fs::is_directory(dir)) {
-      for (const auto& e : fs::directory_iterator(dir)) {
-        if (e.path().extension() == ".json") known.push_back(e.path().stem().string());
-      }
-      std::sort(known.begin(), known.end());
-    }
-  }
-  throw ConfigError("algorithm.preset", UnknownNameMessage("method preset", preset, known));
-}
-
-// The preset's algorithm block, validated.
+// The preset's algorithm block (training/advantages/method_preset.h), validated. The last
+// place searched is the source tree this binary was built from (CMake passes absolute source
+// paths), so a name resolves wherever the trainer runs.
 Json LoadPreset(const std::string& preset) {
-  std::string path = FindPreset(preset);
-  Json file;
+  MethodPresetSearch search{.dirs = DefaultMethodPresetDirs()};
+  fs::path source = fs::path(__FILE__).parent_path().parent_path() / "configs" / "methods";
+  if (source.is_absolute()) search.dirs.push_back(source.string());
+  LoadedMethodPreset loaded = LoadMethodPreset(preset, search);
   try {
-    file = ReadJsonFile(path);
-  } catch (const Error& e) {
-    throw ConfigError("algorithm.preset", e.what());
-  }
-  if (!file.is_object() || file.size() != 1 || !file.contains("algorithm") || !file["algorithm"].is_object()) {
-    throw ConfigError("algorithm.preset", "'" + path + "' must hold one object, {\"algorithm\": {...}}");
-  }
-  if (file["algorithm"].contains("preset")) {
-    throw ConfigError("algorithm.preset", "'" + path + "' names another preset; presets do not nest");
-  }
-  try {
-    TrainConfigSchema().Validate(file);
+    TrainConfigSchema().Validate(Json{{"algorithm", loaded.algorithm}});
   } catch (const ConfigError& e) {
-    throw ConfigError(e.key_path(), "in preset '" + path + "': " + e.detail());
+    throw ConfigError(e.key_path(), "in preset '" + loaded.source + "': " + e.detail());
   }
-  return file["algorithm"];
+  return loaded.algorithm;
 }
 
 // The estimators whose advantage SeeUPO's ratio correction may scale: group-relative outcome
@@ -673,7 +623,7 @@ Json Resolve(const Json& raw, bool check_given) {
   Json alg = user.contains("algorithm") ? user["algorithm"] : Json::object();
   const std::string preset = alg.value("preset", std::string());
   if (!preset.empty()) {
-    alg = MergeUnder(LoadPreset(preset), alg);
+    alg = MergeMethodBlock(LoadPreset(preset), alg);
     alg["preset"] = preset;
   }
   const Json given = alg;
