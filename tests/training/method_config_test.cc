@@ -7,7 +7,9 @@
 #include <set>
 
 #include "core/error.h"
+#include "core/json.h"
 #include "training/regularizers.h"
+#include "training/sft.h"
 #include "training/trainer.h"
 
 namespace turnwise {
@@ -148,6 +150,20 @@ TEST(MethodConfig, InvalidCombinationsNameTheKey) {
   EXPECT_EQ(KeyOf({{"regularizers", {{{"name", "kl"}, {"coef", 0.1}}, {{"name", "epo"}}, {{"name", "llds"}},
                                      {{"name", "entropy"}, {"coef", 0.001}}}}}),
             "(accepted)");
+}
+
+// The shipped run configs stay valid as the schemas evolve: the main job (its warm start is an
+// SFT config) and the household SFT recipe.
+TEST(ShippedConfigs, DemoAndSftRecipeValidate) {
+  const fs::path configs = fs::path(TURNWISE_SOURCE_DIR) / "configs";
+  Json demo = ReadJsonFile((configs / "demo.json").string());
+  Json resolved;
+  ASSERT_NO_THROW(resolved = ResolveTrainConfig(demo));
+  EXPECT_EQ(resolved["algorithm"]["advantage"]["name"], "gigpo");  // through the preset
+  EXPECT_EQ(resolved["algorithm"]["kl"]["coef"], 0.0);             // the demo's own key wins
+  EXPECT_NO_THROW(SftConfigSchema().Validate(demo["warm_start"]));
+  EXPECT_EQ(demo["warm_start"]["env"]["config"]["expert"], "search");
+  EXPECT_NO_THROW(SftConfigSchema().Validate(ReadJsonFile((configs / "sft_household.json").string())));
 }
 
 }  // namespace
