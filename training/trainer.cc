@@ -483,12 +483,13 @@ ConfigSchema ScheduleSchema(const std::string& name) {
 }
 
 // The preset's algorithm block (training/advantages/method_preset.h), validated. The last
-// place searched is the source tree this binary was built from (CMake passes absolute source
-// paths), so a name resolves wherever the trainer runs.
+// place searched is the configs/methods of the source tree this binary was built from
+// (training/CMakeLists.txt defines it), so a name resolves wherever the trainer runs.
 Json LoadPreset(const std::string& preset) {
   MethodPresetSearch search{.dirs = DefaultMethodPresetDirs()};
-  fs::path source = fs::path(__FILE__).parent_path().parent_path() / "configs" / "methods";
-  if (source.is_absolute()) search.dirs.push_back(source.string());
+#ifdef TURNWISE_METHODS_SOURCE_DIR
+  search.dirs.push_back(TURNWISE_METHODS_SOURCE_DIR);
+#endif
   LoadedMethodPreset loaded = LoadMethodPreset(preset, search);
   try {
     TrainConfigSchema().Validate(Json{{"algorithm", loaded.algorithm}});
