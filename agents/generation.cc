@@ -236,8 +236,11 @@ std::vector<GeneratedSequence> Generate(TransformerLMImpl& model,
 }
 
 TokenScores Score(TransformerLMImpl& model, const std::vector<std::vector<int32_t>>& prompts,
-                  const std::vector<std::vector<int32_t>>& responses) {
+                  const std::vector<std::vector<int32_t>>& responses, double temperature) {
   const ModelConfig& config = model.config();
+  if (!(temperature > 0.0)) {
+    throw InvalidArgument("Score: temperature must be > 0, got " + std::to_string(temperature));
+  }
   if (prompts.size() != responses.size()) {
     throw InvalidArgument("Score: " + std::to_string(prompts.size()) + " prompts but " +
                           std::to_string(responses.size()) + " responses");
@@ -293,7 +296,9 @@ TokenScores Score(TransformerLMImpl& model, const std::vector<std::vector<int32_
       at::tensor(rmask, at::TensorOptions().dtype(at::kFloat)).view({batch, rlen}).to(dev);
   // Hidden state at position plen-1+i predicts response token i; lm_head runs only there.
   at::Tensor hidden = model.ForwardHidden(ids_t, mask_t).narrow(1, plen - 1, rlen);
-  auto [lp, ent] = TokenLogprobsAndEntropies(model.Logits(hidden), target_t);
+  at::Tensor logits = model.Logits(hidden);
+  if (temperature != 1.0) logits = logits / temperature;
+  auto [lp, ent] = TokenLogprobsAndEntropies(logits, target_t);
   return {lp * rmask_t, ent * rmask_t, rmask_t};
 }
 

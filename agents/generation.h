@@ -94,8 +94,11 @@ struct TokenScores {
 // Teacher-forced log-probs and entropies of `responses` given `prompts` (same definition as
 // Generate's; batched, one forward pass). prompts[i] must be non-empty; responses may be empty.
 // Gradients flow to the model parameters unless the caller disabled grad mode.
+// `temperature` != 1 scores the tempered distribution softmax(z / temperature) instead (log-probs
+// and entropies alike): what a trainer optimises when its rollouts sample at that temperature,
+// as verl's actor does (it divides the logits by the rollout temperature before log_softmax).
 TokenScores Score(TransformerLMImpl& model, const std::vector<std::vector<int32_t>>& prompts,
-                  const std::vector<std::vector<int32_t>>& responses);
+                  const std::vector<std::vector<int32_t>>& responses, double temperature = 1.0);
 
 // log_softmax(logits)[target] and the entropy, over the last dimension.
 //   logits float [..., V], targets int64 [...]  ->  (logprobs [...], entropies [...]) float32.

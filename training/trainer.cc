@@ -2,10 +2,12 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iomanip>
 #include <cstdlib>
 #include <map>
@@ -225,23 +227,29 @@ at::Tensor PadFloats(const std::vector<const std::vector<float>*>& rows, int64_t
   return t;
 }
 
-// Teacher-forced log-probs of each row's response (no grad), in micro-batches.
-void ScoreRows(TransformerLMImpl& model, std::vector<Row>& rows, int64_t micro, bool reference) {
+// Teacher-forced log-probs of the responses of `which` (no grad), in micro-batches of rows of
+// similar length (less padding), scored at `temperature` (the rollout's; see UpdateSetup).
+void ScoreRows(TransformerLMImpl& model, std::vector<Row>& rows, std::vector<size_t> which, int64_t micro,
+               bool reference, double temperature) {
   torch::NoGradGuard no_grad;
-  for (size_t start = 0; start < rows.size(); start += static_cast<size_t>(micro)) {
-    size_t end = std::min(rows.size(), start + static_cast<size_t>(micro));
+  std::stable_sort(which.begin(), which.end(), [&](size_t a, size_t b) {
+    return rows[a].prompt.size() + rows[a].response.size() < rows[b].prompt.size() + rows[b].response.size();
+  });
+  for (size_t start = 0; start < which.size(); start += static_cast<size_t>(micro)) {
+    size_t end = std::min(which.size(), start + static_cast<size_t>(micro));
     std::vector<std::vector<int32_t>> prompts, responses;
-    for (size_t i = start; i < end; ++i) {
-      prompts.push_back(rows[i].prompt);
-      responses.push_back(rows[i].response);
+    for (size_t k = start; k < end; ++k) {
+      prompts.push_back(rows[which[k]].prompt);
+      responses.push_back(rows[which[k]].response);
     }
-    TokenScores s = Score(model, prompts, responses);
+    TokenScores s = Score(model, prompts, responses, temperature);
     at::Tensor lp = s.logprobs.to(torch::kFloat32).contiguous();
     auto a = lp.accessor<float, 2>();
-    for (size_t i = start; i < end; ++i) {
-      std::vector<float>& out = reference ? rows[i].ref_logprobs : rows[i].old_logprobs;
-      out.resize(rows[i].response.size());
-      for (size_t j = 0; j < out.size(); ++j) out[j] = a[static_cast<int64_t>(i - start)][static_cast<int64_t>(j)];
+    for (size_t k = start; k < end; ++k) {
+      Row& row = rows[which[k]];
+      std::vector<float>& out = reference ? row.ref_logprobs : row.old_logprobs;
+      out.resize(row.response.size());
+      for (size_t j = 0; j < out.size(); ++j) out[j] = a[static_cast<int64_t>(k - start)][static_cast<int64_t>(j)];
     }
   }
 }
@@ -261,6 +269,10 @@ struct UpdateSetup {
   int64_t minibatches = 1;
   size_t micro = 16;
   double max_grad_norm = 0;
+  // The rollout's sampling temperature: every log-prob and entropy of the update is of
+  // softmax(logits / temperature), the distribution the rollouts sampled from (verl's actor
+  // does the same); 1 for greedy or untempered rollouts.
+  double temperature = 1.0;
 };
 
 struct UpdateTotals {
@@ -281,10 +293,16 @@ PolicyLoss ComputePolicyLoss(const UpdateSetup& u, const TokenScores& s, const a
 // accumulated over micro-batches. `advantage[i]` is row i's advantage for this phase.
 // Batching units are rows, or whole episodes when a term needs them; every random choice
 // derives from (shuffle_seed, phase, epoch).
+//
+// Old log-probs: a row whose old_logprobs are still empty is met before the iteration's first
+// optimizer step, i.e. with the parameters that generated it, so its old log-probs are its
+// current ones, detached (the ratio is exactly 1, as it should be); `before_step` runs before
+// every optimizer step and scores whatever rows are still missing. With one minibatch and one
+// epoch nothing is scored twice.
 void UpdatePhase(TransformerLMImpl& model, torch::optim::Optimizer& optimizer, const UpdateSetup& u,
-                 const std::vector<Row>& rows, const std::vector<size_t>& active, const std::vector<double>& advantage,
+                 std::vector<Row>& rows, const std::vector<size_t>& active, const std::vector<double>& advantage,
                  const std::vector<std::unique_ptr<Regularizer>>& terms, uint64_t shuffle_seed, uint64_t phase,
-                 UpdateTotals& totals) {
+                 UpdateTotals& totals, const std::function<void()>& before_step) {
   std::vector<std::vector<size_t>> units;
   if (u.whole_trajectories) {
     std::map<int64_t, size_t> index;
@@ -311,8 +329,19 @@ void UpdatePhase(TransformerLMImpl& model, torch::optim::Optimizer& optimizer, c
       std::vector<size_t> mini_rows;
       std::vector<std::vector<size_t>> micros;
       std::vector<size_t> current;
-      for (size_t k = m0; k < m1; ++k) {
-        const std::vector<size_t>& unit = units[order[k]];
+      // Units of similar length share a micro-batch (less padding); the loss does not depend
+      // on how a minibatch is cut into micro-batches.
+      std::vector<size_t> mini_order(order.begin() + static_cast<std::ptrdiff_t>(m0),
+                                     order.begin() + static_cast<std::ptrdiff_t>(m1));
+      auto unit_length = [&](size_t unit) {
+        size_t longest = 0;
+        for (size_t r : units[unit]) longest = std::max(longest, rows[r].prompt.size() + rows[r].response.size());
+        return longest;
+      };
+      std::stable_sort(mini_order.begin(), mini_order.end(),
+                       [&](size_t a, size_t b) { return unit_length(a) < unit_length(b); });
+      for (size_t k : mini_order) {
+        const std::vector<size_t>& unit = units[k];
         if (!current.empty() && current.size() + unit.size() > u.micro) {
           micros.push_back(std::move(current));
           current.clear();
@@ -348,8 +377,22 @@ void UpdatePhase(TransformerLMImpl& model, torch::optim::Optimizer& optimizer, c
           refs.push_back(&row.ref_logprobs);
           adv.push_back(static_cast<float>(advantage[mini_rows[p]]));
         }
-        TokenScores s = Score(model, prompts, responses);
+        TokenScores s = Score(model, prompts, responses, u.temperature);
         int64_t width = s.logprobs.size(1);
+        {
+          at::Tensor now;
+          for (size_t k = 0; k < members.size(); ++k) {
+            Row& row = rows[mini_rows[members[k]]];
+            if (!row.old_logprobs.empty() || row.response.empty()) continue;
+            if (totals.steps > 0) throw FailedPrecondition("a row without old log-probs after an optimizer step");
+            if (!now.defined()) now = s.logprobs.detach().to(torch::kFloat32).contiguous();
+            auto a = now.accessor<float, 2>();
+            row.old_logprobs.resize(row.response.size());
+            for (size_t j = 0; j < row.response.size(); ++j) {
+              row.old_logprobs[j] = a[static_cast<int64_t>(k)][static_cast<int64_t>(j)];
+            }
+          }
+        }
         at::Tensor old = PadFloats(olds, width);
         PolicyLoss pl = ComputePolicyLoss(u, s, old, torch::tensor(adv, torch::kFloat32));
         at::Tensor loss = AggregateShare(pl.per_token, s.mask, u.aggregation, layout, members);
@@ -377,6 +420,7 @@ void UpdatePhase(TransformerLMImpl& model, torch::optim::Optimizer& optimizer, c
       }
       double norm = torch::nn::utils::clip_grad_norm_(
           model.parameters(), u.max_grad_norm > 0 ? u.max_grad_norm : std::numeric_limits<double>::infinity());
+      before_step();
       optimizer.step();
       totals.grad_norm += norm;
       totals.loss += mini_loss;
@@ -389,7 +433,7 @@ void UpdatePhase(TransformerLMImpl& model, torch::optim::Optimizer& optimizer, c
 // Mean token log-ratio log π_now − log π_old of each of `which` (no grad): SeeUPO's sequence
 // ratio of a turn just updated.
 std::vector<double> MeanLogRatios(TransformerLMImpl& model, const std::vector<Row>& rows,
-                                  const std::vector<size_t>& which, size_t micro) {
+                                  const std::vector<size_t>& which, size_t micro, double temperature) {
   torch::NoGradGuard no_grad;
   std::vector<double> out;
   for (size_t start = 0; start < which.size(); start += micro) {
@@ -401,7 +445,7 @@ std::vector<double> MeanLogRatios(TransformerLMImpl& model, const std::vector<Ro
       responses.push_back(rows[which[k]].response);
       olds.push_back(&rows[which[k]].old_logprobs);
     }
-    TokenScores s = Score(model, prompts, responses);
+    TokenScores s = Score(model, prompts, responses, temperature);
     at::Tensor old = PadFloats(olds, s.logprobs.size(1));
     at::Tensor mean = (((s.logprobs - old) * s.mask).sum(1) / s.mask.sum(1).clamp_min(1.0)).to(torch::kFloat64);
     for (int64_t i = 0; i < mean.size(0); ++i) out.push_back(mean[i].item<double>());
@@ -730,6 +774,10 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
   update.minibatches = minibatches;
   update.micro = static_cast<size_t>(micro);
   update.max_grad_norm = c["optim"]["grad_clip"].get<double>();
+  {
+    const double t = c["rollout"]["temperature"].get<double>();
+    update.temperature = t > 0 ? t : 1.0;
+  }
   const std::string schedule = algo["schedule"]["name"];
   const bool filter_zero = algo["filter_zero_advantage"].get<bool>();
   const double zero_threshold = algo["zero_advantage_threshold"].get<double>();
@@ -1012,11 +1060,28 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
       double adv_seconds = Since(t_adv);
 
       // ---- update ----
+      // Old log-probs are scored lazily (UpdatePhase): rows met before the first optimizer
+      // step take their current log-probs; `score_missing` scores the rest before that step.
       auto t_score = Clock::now();
       model->eval();
-      ScoreRows(*model, rows, micro, false);
-      if (update.needs_reference) ScoreRows(*reference, rows, micro, true);
-      double score_seconds = Since(t_score);
+      std::vector<size_t> all_rows(rows.size());
+      for (size_t i = 0; i < rows.size(); ++i) all_rows[i] = i;
+      if (update.needs_reference) ScoreRows(*reference, rows, all_rows, micro, true, update.temperature);
+      const double reference_seconds = Since(t_score);
+      double score_seconds = reference_seconds;
+      auto score_missing = [&] {
+        std::vector<size_t> missing;
+        for (size_t i = 0; i < rows.size(); ++i) {
+          if (rows[i].old_logprobs.empty() && !rows[i].response.empty()) missing.push_back(i);
+        }
+        if (missing.empty()) return;
+        auto t0 = Clock::now();
+        const bool training = model->is_training();
+        model->eval();
+        ScoreRows(*model, rows, std::move(missing), micro, false, update.temperature);
+        if (training) model->train();
+        score_seconds += Since(t0);
+      };
       auto t_update = Clock::now();
       for (auto& t : terms) t->BeginIteration(info);
       model->train();
@@ -1053,11 +1118,13 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
           for (size_t i : active) {
             if (rows[i].turn == order[p]) phase_rows.push_back(i);
           }
-          UpdatePhase(*model, optimizer, update, rows, phase_rows, phase_advantage, terms, shuffle_seed, p, totals);
+          UpdatePhase(*model, optimizer, update, rows, phase_rows, phase_advantage, terms, shuffle_seed, p, totals,
+                      score_missing);
           seeupo_phases += 1;
           if (p + 1 < order.size()) {
+            score_missing();  // only when no step has happened yet: the parameters are still the rollout's
             model->eval();
-            std::vector<double> ratios = MeanLogRatios(*model, rows, all_turn_rows, update.micro);
+            std::vector<double> ratios = MeanLogRatios(*model, rows, all_turn_rows, update.micro, update.temperature);
             model->train();
             for (size_t k = 0; k < all_turn_rows.size(); ++k) {
               correction.Update(rows[all_turn_rows[k]].trajectory_id, ratios[k]);
@@ -1067,10 +1134,11 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
         for (const auto& r : rows) seeupo_correction += correction.Factor(r.trajectory_id);
         seeupo_correction /= std::max<double>(1.0, static_cast<double>(rows.size()));
       } else {
-        UpdatePhase(*model, optimizer, update, rows, active, row_advantage, terms, shuffle_seed, 0, totals);
+        UpdatePhase(*model, optimizer, update, rows, active, row_advantage, terms, shuffle_seed, 0, totals,
+                    score_missing);
       }
       model->eval();
-      double update_seconds = Since(t_update);
+      double update_seconds = Since(t_update) - (score_seconds - reference_seconds);  // lazy scoring counted as score
 
       // ---- metrics, evaluation, checkpoint ----
       std::vector<std::pair<std::string, double>> m;

@@ -227,5 +227,35 @@ TEST(Score, MatchesGenerationLogprobsAndIsDifferentiable) {
   }
 }
 
+// At temperature T, Score gives log_softmax(z / T)[y] and the entropy of softmax(z / T), z the
+// logits of a plain full-sequence forward pass (what a trainer whose rollouts sample at T needs).
+TEST(Score, TemperatureScoresTheTemperedDistribution) {
+  TransformerLM model = MakeModel(LlamaGqaConfig(), 31);
+  const std::vector<std::vector<int32_t>> prompts = {{5, 9, 2, 7}, {11, 3}};
+  const std::vector<std::vector<int32_t>> responses = {{4, 8, 1}, {6}};
+  for (double t : {0.4, 1.0, 1.7}) {
+    TokenScores s = Score(*model, prompts, responses, t);
+    for (size_t r = 0; r < prompts.size(); ++r) {
+      std::vector<int64_t> ids(prompts[r].begin(), prompts[r].end());
+      ids.insert(ids.end(), responses[r].begin(), responses[r].end());
+      at::Tensor logits = model->Logits(model->ForwardHidden(at::tensor(ids).view({1, -1})))[0];
+      for (size_t i = 0; i < responses[r].size(); ++i) {
+        at::Tensor z = logits[static_cast<int64_t>(prompts[r].size() + i - 1)].to(at::kDouble) / t;
+        at::Tensor logp = at::log_softmax(z, 0);
+        const double want_lp = logp[responses[r][i]].item<double>();
+        const double want_ent = -(logp.exp() * logp).sum().item<double>();
+        EXPECT_NEAR(s.logprobs[r][i].item<double>(), want_lp, 1e-5) << "T=" << t << " row " << r << " token " << i;
+        EXPECT_NEAR(s.entropies[r][i].item<double>(), want_ent, 1e-5) << "T=" << t << " row " << r << " token " << i;
+      }
+    }
+  }
+  // A lower temperature sharpens: the entropy of every scored token falls.
+  TokenScores cold = Score(*model, prompts, responses, 0.4);
+  TokenScores warm = Score(*model, prompts, responses, 1.7);
+  EXPECT_TRUE(((cold.entropies - warm.entropies) * cold.mask).le(0).all().item<bool>());
+  EXPECT_GT((warm.entropies - cold.entropies).sum().item<double>(), 0.1);
+  EXPECT_THROW(Score(*model, prompts, responses, 0.0), InvalidArgument);
+}
+
 }  // namespace
 }  // namespace turnwise

@@ -311,6 +311,33 @@ TEST_F(TrainerTest, DynamicSamplingPlaysRoundsUpToTheCapAndStoresEveryEpisode) {
   EXPECT_EQ(dropped + with_advantage, page.total);
 }
 
+// Old log-probs: rows met before the iteration's first optimizer step use their current
+// log-probs (ratio exactly 1: no KL, no clipping); the other rows are scored before that step,
+// so after it their ratio moves off 1. Rollouts sampled at T = 0.7 are scored at T = 0.7.
+TEST_F(TrainerTest, OldLogprobsAreThoseOfTheRolloutPolicy) {
+  std::ostringstream log;
+  Json one = Config("old-one", "letters");
+  one["rollout"]["temperature"] = 0.7;
+  one["train"]["iterations"] = 1;
+  one["train"]["minibatches"] = 1;
+  one["eval"]["episodes"] = 0;
+  TrainResult a = Train(one, {}, log);
+  ASSERT_EQ(a.metrics.size(), 1u);
+  EXPECT_EQ(a.metrics[0]["loss/approx_kl"].get<double>(), 0.0);
+  EXPECT_EQ(a.metrics[0]["loss/clip_fraction"].get<double>(), 0.0);
+  EXPECT_GT(a.metrics[0]["optim/grad_norm"].get<double>(), 0.0);
+
+  Json two = one;
+  two["name"] = "old-two";
+  two["output"]["db"] = (*root_ / "old-two.db").string();
+  two["train"]["minibatches"] = 2;
+  two["optim"]["lr"] = 3e-2;
+  TrainResult b = Train(two, {}, log);
+  ASSERT_EQ(b.metrics.size(), 1u);
+  // The second minibatch runs after a step with old log-probs from before it.
+  EXPECT_GT(std::abs(b.metrics[0]["loss/approx_kl"].get<double>()), 1e-6);
+}
+
 TEST_F(TrainerTest, BadConfigurationsNameTheirKey) {
   std::ostringstream log;
   auto expect_key = [&](Json c, const std::string& key) {
