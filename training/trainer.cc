@@ -164,6 +164,9 @@ ConfigSchema BuildSchema(bool algorithm_defaults) {
          .help = "optimizer steps per epoch", .min = 1});
   s.Add({.path = "train.micro_batch_rows", .type = FieldType::kInt, .default_value = 16,
          .help = "rows per forward/backward (gradient accumulation)", .min = 1});
+  s.Add({.path = "train.skip_zero_advantage_rows", .type = FieldType::kBool, .default_value = true,
+         .help = "do not run rows whose advantage is exactly 0 through the model when no regulariser is on "
+                 "(they add nothing to the loss; every denominator still counts them)"});
   s.Add({.path = "eval.every", .type = FieldType::kInt, .default_value = 0,
          .help = "evaluate every N iterations (0: before and after only)", .min = 0});
   s.Add({.path = "eval.episodes", .type = FieldType::kInt, .default_value = 40, .help = "episodes per split", .min = 0});
@@ -273,11 +276,16 @@ struct UpdateSetup {
   // softmax(logits / temperature), the distribution the rollouts sampled from (verl's actor
   // does the same); 1 for greedy or untempered rollouts.
   double temperature = 1.0;
+  // Rows whose advantage is exactly 0 add nothing to a policy-gradient loss (every loss here
+  // multiplies by the advantage) when no regulariser is on: they stay in the minibatch layout,
+  // so every denominator is unchanged, but are never run through the model. Not with
+  // seq-mean-token-sum-norm, whose micro-batch share counts rows.
+  bool skip_zero_advantage = false;
 };
 
 struct UpdateTotals {
   double loss = 0, clip = 0, approx_kl = 0, grad_norm = 0;
-  int64_t steps = 0, micro_batches = 0;
+  int64_t steps = 0, micro_batches = 0, skipped_rows = 0;
   std::map<std::string, double> terms;  // "<term>/<metric>": summed over minibatches
 };
 
@@ -347,11 +355,15 @@ void UpdatePhase(TransformerLMImpl& model, torch::optim::Optimizer& optimizer, c
           current.clear();
         }
         for (size_t r : unit) {
-          current.push_back(mini_rows.size());
+          if (!(u.skip_zero_advantage && advantage[r] == 0.0)) current.push_back(mini_rows.size());
+          else ++totals.skipped_rows;
           mini_rows.push_back(r);
         }
       }
       if (!current.empty()) micros.push_back(std::move(current));
+      // A unit may have left `current` empty and pushed an empty micro-batch above.
+      micros.erase(std::remove_if(micros.begin(), micros.end(), [](const auto& m) { return m.empty(); }),
+                   micros.end());
       std::vector<MinibatchRow> layout_rows;
       for (size_t r : mini_rows) {
         layout_rows.push_back({.trajectory = rows[r].trajectory,
@@ -779,6 +791,8 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
     update.temperature = t > 0 ? t : 1.0;
   }
   const std::string schedule = algo["schedule"]["name"];
+  update.skip_zero_advantage = c["train"]["skip_zero_advantage_rows"].get<bool>() && terms.empty() &&
+                               update.aggregation != LossAggregation::kSeqMeanTokenSumNorm;
   const bool filter_zero = algo["filter_zero_advantage"].get<bool>();
   const double zero_threshold = algo["zero_advantage_threshold"].get<double>();
   const int64_t overlong_buffer = algo["overlong"]["buffer"].get<int64_t>();
@@ -1072,7 +1086,10 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
       auto score_missing = [&] {
         std::vector<size_t> missing;
         for (size_t i = 0; i < rows.size(); ++i) {
-          if (rows[i].old_logprobs.empty() && !rows[i].response.empty()) missing.push_back(i);
+          if (!rows[i].old_logprobs.empty() || rows[i].response.empty()) continue;
+          // Skipped rows never need them, except for SeeUPO's ratios of every row of a turn.
+          if (update.skip_zero_advantage && rows[i].advantage == 0.0 && schedule != "seeupo") continue;
+          missing.push_back(i);
         }
         if (missing.empty()) return;
         auto t0 = Clock::now();
@@ -1178,6 +1195,8 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
       m.emplace_back("time/update", update_seconds);
       m.emplace_back("train/rows", static_cast<double>(active.size()));
       if (filter_zero) m.emplace_back("train/filtered_rows", static_cast<double>(rows.size() - active.size()));
+      // Rows not run through the model because their advantage is 0 (counted once per epoch).
+      m.emplace_back("train/zero_advantage_rows_skipped", static_cast<double>(totals.skipped_rows));
       if (schedule == "dynamic_sampling") {
         m.emplace_back("sampling/rounds", static_cast<double>(rounds));
         m.emplace_back("sampling/kept_groups", static_cast<double>(kept_groups));

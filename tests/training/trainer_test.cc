@@ -65,6 +65,22 @@ class LetterEnv : public Env {
 };
 TURNWISE_REGISTER_ENV("letters", [](const Json&) { return std::make_unique<LetterEnv>(); });
 
+// One-turn task whose reward is 1 when the bytes of the action sum to an even number, else 0:
+// with groups of 2, about half the groups have equal rewards and zero advantages.
+class CoinEnv : public LetterEnv {
+ public:
+  StepResult Step(const std::string& action) override {
+    StepResult s = LetterEnv::Step(action);
+    unsigned sum = 0;
+    for (char ch : action) sum += static_cast<unsigned char>(ch);
+    s.reward = sum % 2 == 0 ? 1.0 : 0.0;
+    s.info["won"] = s.reward > 0;
+    s.info["task_score"] = s.reward;
+    return s;
+  }
+};
+TURNWISE_REGISTER_ENV("coin", [](const Json&) { return std::make_unique<CoinEnv>(); });
+
 class TrainerTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -336,6 +352,36 @@ TEST_F(TrainerTest, OldLogprobsAreThoseOfTheRolloutPolicy) {
   ASSERT_EQ(b.metrics.size(), 1u);
   // The second minibatch runs after a step with old log-probs from before it.
   EXPECT_GT(std::abs(b.metrics[0]["loss/approx_kl"].get<double>()), 1e-6);
+}
+
+// Rows with advantage 0 are not run through the model, yet the update is the same as when
+// they are: same loss, same gradient norm, same weights after two iterations.
+TEST_F(TrainerTest, SkippingZeroAdvantageRowsChangesNothing) {
+  std::ostringstream log;
+  auto config = [&](const std::string& name, bool skip) {
+    Json c = Config(name, "coin");
+    c["rollout"]["groups"] = 4;
+    c["rollout"]["group_size"] = 2;
+    c["train"]["iterations"] = 2;
+    c["train"]["skip_zero_advantage_rows"] = skip;
+    c["eval"]["episodes"] = 0;
+    return c;
+  };
+  TrainResult skip = Train(config("skip-zero", true), {}, log);
+  TrainResult full = Train(config("keep-zero", false), {}, log);
+  ASSERT_EQ(skip.metrics.size(), 2u);
+  ASSERT_EQ(full.metrics.size(), 2u);
+  double skipped = 0;
+  for (size_t i = 0; i < 2; ++i) {
+    skipped += skip.metrics[i]["train/zero_advantage_rows_skipped"].get<double>();
+    EXPECT_EQ(full.metrics[i]["train/zero_advantage_rows_skipped"].get<double>(), 0.0);
+    for (const char* k : {"train/return", "loss/policy", "optim/grad_norm"}) {
+      double x = full.metrics[i][k].get<double>(), y = skip.metrics[i][k].get<double>();
+      EXPECT_NEAR(x, y, 1e-5 * std::max(1.0, std::abs(x))) << k << " iteration " << i + 1;
+    }
+  }
+  EXPECT_GT(skipped, 0.0);
+  EXPECT_GT(full.metrics[1]["optim/grad_norm"].get<double>(), 0.0);
 }
 
 TEST_F(TrainerTest, BadConfigurationsNameTheirKey) {
