@@ -7,12 +7,14 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <numbers>
+#include <set>
 #include <tuple>
 
 #include "agents/bpe_trainer.h"
@@ -78,6 +80,9 @@ ConfigSchema BuildSchema() {
   s.Add({.path = "data.repeat_noise", .type = FieldType::kNumber, .default_value = 0.0,
          .help = "noisy_expert: chance of repeating the previous action (learn to recover from "
                  "failed actions)", .min = 0.0, .max = 1.0});
+  s.Add({.path = "data.invalid_noise", .type = FieldType::kNumber, .default_value = 0.0,
+         .help = "noisy_expert: chance of executing the expert's command with one number changed so that it "
+                 "is not admissible (learn to recover from copy errors)", .min = 0.0, .max = 1.0});
   s.Add({.path = "data.noise_weights", .type = FieldType::kOpen, .default_value = Json::object(),
          .help = "noisy_expert: weight of random actions by command prefix, e.g. {\"open \": 6}"});
   s.Add({.path = "data.max_turns", .type = FieldType::kInt, .default_value = 0,
@@ -207,6 +212,43 @@ const ConfigSchema& SftConfigSchema() {
   return kSchema;
 }
 
+std::optional<std::string> CorruptCommand(const std::string& command, const std::vector<std::string>& admissible,
+                                          Rng& rng) {
+  // Whole-word digit runs: [start, end) of each.
+  auto numbers = [](const std::string& text) {
+    std::vector<std::pair<size_t, size_t>> out;
+    for (size_t i = 0; i < text.size();) {
+      if (std::isdigit(static_cast<unsigned char>(text[i])) && (i == 0 || text[i - 1] == ' ')) {
+        size_t j = i;
+        while (j < text.size() && std::isdigit(static_cast<unsigned char>(text[j]))) ++j;
+        if (j == text.size() || text[j] == ' ') out.emplace_back(i, j);
+        i = j;
+      } else {
+        ++i;
+      }
+    }
+    return out;
+  };
+  const auto spans = numbers(command);
+  if (spans.empty()) return std::nullopt;
+  int64_t largest = 0;
+  for (const std::string& a : admissible) {
+    for (const auto& [b, e] : numbers(a)) {
+      if (e - b <= 6) largest = std::max<int64_t>(largest, std::stoll(a.substr(b, e - b)));
+    }
+  }
+  const std::set<std::string> allowed(admissible.begin(), admissible.end());
+  const auto [b, e] = spans[rng.Uniform(spans.size())];
+  std::vector<std::string> candidates;
+  const int64_t top = std::max<int64_t>(9, largest + 2);
+  for (int64_t n = 1; n <= top; ++n) {
+    std::string c = command.substr(0, b) + std::to_string(n) + command.substr(e);
+    if (c != command && !allowed.count(c)) candidates.push_back(std::move(c));
+  }
+  if (candidates.empty()) return std::nullopt;
+  return candidates[rng.Uniform(candidates.size())];
+}
+
 std::vector<Demonstration> CollectDemonstrations(const DemoCollectionOptions& o, DemoStats* stats) {
   if (o.policy != "expert" && o.policy != "noisy_expert") {
     throw NotFound(UnknownNameMessage("demonstration policy", o.policy, {"expert", "noisy_expert"}));
@@ -221,6 +263,7 @@ std::vector<Demonstration> CollectDemonstrations(const DemoCollectionOptions& o,
   }
   const double noise = o.policy == "noisy_expert" ? o.noise : 0.0;
   const double repeat_noise = o.policy == "noisy_expert" ? o.repeat_noise : 0.0;
+  const double invalid_noise = o.policy == "noisy_expert" ? o.invalid_noise : 0.0;
   DemoStats local;
   std::vector<Demonstration> demos;
   RngStreams streams(o.seed);
@@ -246,9 +289,14 @@ std::vector<Demonstration> CollectDemonstrations(const DemoCollectionOptions& o,
       d.admissible = last.admissible_actions;
       d.action = *label;
       std::string executed = *label;
+      std::optional<std::string> corrupted;
       if (repeat_noise > 0 && !history.empty() && rng.Bernoulli(repeat_noise)) {
         executed = history.back().action;
         local.repeated_actions += executed != *label;
+      } else if (invalid_noise > 0 && rng.Bernoulli(invalid_noise) &&
+                 (corrupted = CorruptCommand(*label, last.admissible_actions, rng))) {
+        executed = *corrupted;
+        ++local.corrupted_actions;
       } else if (noise > 0 && rng.Bernoulli(noise) && !last.admissible_actions.empty()) {
         executed = RandomAction(last.admissible_actions, o.noise_weights, rng);
       }
@@ -478,6 +526,7 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
   dopt.policy = c["data"]["policy"].get<std::string>();
   dopt.noise = c["data"]["noise"].get<double>();
   dopt.repeat_noise = c["data"]["repeat_noise"].get<double>();
+  dopt.invalid_noise = c["data"]["invalid_noise"].get<double>();
   for (const auto& [prefix, weight] : c["data"]["noise_weights"].items()) {
     if (!weight.is_number() || weight.get<double>() < 0) {
       throw ConfigError("data.noise_weights." + prefix, "expected a number >= 0, got " + DumpJson(weight));
@@ -492,7 +541,8 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
   log << "sft: " << dstats.states << " demonstrations from " << dstats.episodes << " " << dopt.policy
       << " episodes on " << env_name << "/" << dopt.split << " (behaviour won "
       << dstats.successes << ", " << dstats.random_actions << " actions off the label, "
-      << dstats.repeated_actions << " of them repetitions) in "
+      << dstats.repeated_actions << " of them repetitions, " << dstats.corrupted_actions
+      << " corrupted commands) in "
       << Fixed(Now() - t0, 1) << "s\n";
   if (demos.empty()) throw FailedPrecondition("sft: the demonstration episodes visited no state");
   result.demonstrations = static_cast<int64_t>(demos.size());

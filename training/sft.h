@@ -27,6 +27,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -66,6 +67,13 @@ struct DemoCollectionOptions {
   // typical model mistake, usually invalid — household answers "Nothing happens."), so the
   // model also learns what to do after a failed action.
   double repeat_noise = 0.0;
+  // noisy_expert: chance of executing a corrupted copy of the expert's command instead (checked
+  // after repeat_noise): one of its numbers replaced so that the command is not admissible —
+  // the copy error small models make ("go to drawer 7" where there are four drawers). The env
+  // answers "Nothing happens." and the next state's label is the expert's command again, so
+  // the model learns not to repeat a failed command. Commands without a number are executed
+  // as they are.
+  double invalid_noise = 0.0;
   // noisy_expert: relative weights of the random action by command prefix ({"open ": 6}: an
   // "open ..." action is 6 times as likely as any other); unlisted prefixes weigh 1. Lets the
   // noise reach the states a model gets into (household: a wrong container opened).
@@ -80,7 +88,14 @@ struct DemoStats {
   int64_t states = 0;          // demonstrations returned
   int64_t random_actions = 0;  // executed actions that were not the label
   int64_t repeated_actions = 0;  // of those, repetitions of the previous action
+  int64_t corrupted_actions = 0;  // of those, corrupted expert commands (invalid_noise)
 };
+
+// `command` with one of its numbers (a whole-word run of digits, chosen uniformly) replaced by
+// another number in [1, max(9, largest number in `admissible` + 2)] such that the result is
+// not in `admissible`; nullopt when the command has no number or no such replacement exists.
+std::optional<std::string> CorruptCommand(const std::string& command, const std::vector<std::string>& admissible,
+                                          Rng& rng);
 
 // Plays options.episodes episodes on tasks "<split>/<i mod size>" (i = 0..episodes-1, reset seed
 // i) and returns one Demonstration per visited state. Deterministic given the options. Throws

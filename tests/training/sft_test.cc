@@ -7,7 +7,9 @@
 #include <ATen/Parallel.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <set>
 #include <sstream>
@@ -73,6 +75,61 @@ TEST(SftDemonstrations, NoisyExpertLabelsAreTheExpertsActionInEveryVisitedState)
   }
   EXPECT_EQ(i, demos.size());
   EXPECT_GT(off_label, 0);
+}
+
+TEST(SftDemonstrations, CorruptCommandChangesOneNumberToAnInadmissibleOne) {
+  Rng rng(7);
+  const std::vector<std::string> admissible = {"go to drawer 1", "go to drawer 2", "go to drawer 3",
+                                               "take mug 1 from drawer 2", "take mug 2 from drawer 2"};
+  std::set<std::string> seen;
+  for (int i = 0; i < 200; ++i) {
+    std::optional<std::string> c = CorruptCommand("go to drawer 2", admissible, rng);
+    ASSERT_TRUE(c.has_value());
+    EXPECT_EQ(c->rfind("go to drawer ", 0), 0u) << *c;
+    const int n = std::stoi(c->substr(13));
+    EXPECT_GE(n, 4) << *c;  // 1–3 are admissible, 2 is the command itself
+    EXPECT_LE(n, 9) << *c;  // largest number 3: the range is [1, max(9, 3 + 2)]
+    seen.insert(*c);
+    // Two numbers: exactly one of them changes, and never into an admissible command.
+    std::optional<std::string> t = CorruptCommand("take mug 1 from drawer 2", admissible, rng);
+    ASSERT_TRUE(t.has_value());
+    EXPECT_EQ(std::count(admissible.begin(), admissible.end(), *t), 0) << *t;
+    int mug = 0, drawer = 0;
+    char tail = 0;
+    ASSERT_EQ(std::sscanf(t->c_str(), "take mug %d from drawer %d%c", &mug, &drawer, &tail), 2) << *t;
+    EXPECT_NE(mug != 1, drawer != 2) << *t;  // exactly one number changed
+  }
+  EXPECT_EQ(seen.size(), 6u);  // 4..9, all reached
+  EXPECT_FALSE(CorruptCommand("look", admissible, rng).has_value());
+  EXPECT_FALSE(CorruptCommand("inventory", {"inventory"}, rng).has_value());
+}
+
+TEST(SftDemonstrations, InvalidNoiseExecutesCorruptedCommandsAndKeepsExpertLabels) {
+  DemoCollectionOptions o;
+  o.episodes = 5;
+  o.policy = "noisy_expert";
+  o.noise = 0.0;
+  o.invalid_noise = 0.3;
+  o.env_config = {{"expert", "search"}};
+  o.seed = 4;
+  DemoStats stats;
+  std::vector<Demonstration> demos = CollectDemonstrations(o, &stats);
+  EXPECT_GT(stats.corrupted_actions, 0);
+  int64_t nothing = 0, executed_corrupt = 0;
+  for (size_t i = 0; i + 1 < demos.size(); ++i) {
+    const Demonstration& next = demos[i + 1];
+    if (next.history.size() != demos[i].history.size() + 1) continue;  // a new episode starts
+    const std::string& executed = next.history.back().action;
+    if (executed == demos[i].action) continue;
+    ++executed_corrupt;
+    // Not admissible where it was executed; the env says so; the label stays the expert's.
+    EXPECT_EQ(std::count(demos[i].admissible.begin(), demos[i].admissible.end(), executed), 0) << executed;
+    EXPECT_EQ(next.observation, "Nothing happens.");
+    nothing += next.observation == "Nothing happens.";
+    EXPECT_EQ(next.action, demos[i].action);  // state unchanged: same expert command
+  }
+  EXPECT_GT(executed_corrupt, 0);
+  EXPECT_EQ(nothing, executed_corrupt);
 }
 
 TEST(SftDemonstrations, NoiseWeightsSteerTheRandomActions) {
