@@ -117,6 +117,10 @@ ConfigSchema BuildSchema(bool algorithm_defaults) {
     alg({.path = "algorithm.loss.aggregation", .type = FieldType::kString, .default_value = "token-mean",
          .help = "loss aggregation (loop: rollout-mean-fixed, gspo: seq-mean-token-mean)", .choices = choices});
   }
+  alg({.path = "algorithm.loss.high_kl_threshold", .type = FieldType::kNumber, .default_value = 0.0,
+       .help = "skip the optimizer step and end the iteration's update when |mean over the minibatch's "
+               "episodes of the summed token log-ratio| exceeds this (LOOP's code: 20; 0 off)",
+       .min = 0.0});
   alg({.path = "algorithm.loss.rollouts_per_minibatch", .type = FieldType::kInt, .default_value = 0,
        .help = "rollout-mean-fixed: rollouts per minibatch and the fixed denominator (0: episodes per iteration / "
                "train.minibatches)",
@@ -281,11 +285,16 @@ struct UpdateSetup {
   // so every denominator is unchanged, but are never run through the model. Not with
   // seq-mean-token-sum-norm, whose micro-batch share counts rows.
   bool skip_zero_advantage = false;
+  // LOOP's guard: when |mean_k Σ_t log ρ_{k,t}| over the minibatch's episodes exceeds it, the
+  // step is skipped and the iteration's update ends (0: off).
+  double high_kl_threshold = 0.0;
 };
 
 struct UpdateTotals {
   double loss = 0, clip = 0, approx_kl = 0, grad_norm = 0;
   int64_t steps = 0, micro_batches = 0, skipped_rows = 0;
+  bool high_kl_stop = false;           // the update ended early (UpdateSetup::high_kl_threshold)
+  double trajectory_log_ratio = 0.0;   // mean over episodes of Σ_t log ρ, last minibatch checked
   std::map<std::string, double> terms;  // "<term>/<metric>": summed over minibatches
 };
 
@@ -322,7 +331,7 @@ void UpdatePhase(TransformerLMImpl& model, torch::optim::Optimizer& optimizer, c
   } else {
     for (size_t r : active) units.push_back({r});
   }
-  if (units.empty()) return;
+  if (units.empty() || totals.high_kl_stop) return;
   for (int64_t epoch = 0; epoch < u.epochs; ++epoch) {
     std::vector<size_t> order(units.size());
     for (size_t i = 0; i < order.size(); ++i) order[i] = i;
@@ -377,6 +386,7 @@ void UpdatePhase(TransformerLMImpl& model, torch::optim::Optimizer& optimizer, c
       optimizer.zero_grad();
       double mini_loss = 0;
       std::map<std::string, double> mini_terms;
+      std::map<int64_t, double> log_ratio_sum;  // per episode, Σ over its tokens here of log ρ
       for (const std::vector<size_t>& members : micros) {
         std::vector<std::vector<int32_t>> prompts, responses;
         std::vector<const std::vector<float>*> olds, refs;
@@ -391,6 +401,7 @@ void UpdatePhase(TransformerLMImpl& model, torch::optim::Optimizer& optimizer, c
         }
         TokenScores s = Score(model, prompts, responses, u.temperature);
         int64_t width = s.logprobs.size(1);
+        const bool track_kl = u.high_kl_threshold > 0;
         {
           at::Tensor now;
           for (size_t k = 0; k < members.size(); ++k) {
@@ -406,6 +417,12 @@ void UpdatePhase(TransformerLMImpl& model, torch::optim::Optimizer& optimizer, c
           }
         }
         at::Tensor old = PadFloats(olds, width);
+        if (track_kl) {
+          at::Tensor sums = ((s.logprobs.detach() - old) * s.mask).sum(1).to(torch::kFloat64).contiguous();
+          for (size_t k = 0; k < members.size(); ++k) {
+            log_ratio_sum[rows[mini_rows[members[k]]].trajectory] += sums[static_cast<int64_t>(k)].item<double>();
+          }
+        }
         PolicyLoss pl = ComputePolicyLoss(u, s, old, torch::tensor(adv, torch::kFloat32));
         at::Tensor loss = AggregateShare(pl.per_token, s.mask, u.aggregation, layout, members);
         if (!terms.empty()) {
@@ -429,6 +446,17 @@ void UpdatePhase(TransformerLMImpl& model, torch::optim::Optimizer& optimizer, c
         totals.clip += pl.clip_fraction;
         totals.approx_kl += pl.approx_kl;
         ++totals.micro_batches;
+      }
+      if (u.high_kl_threshold > 0 && !log_ratio_sum.empty()) {
+        double mean = 0;
+        for (const auto& [trajectory, sum] : log_ratio_sum) mean += sum;
+        mean /= static_cast<double>(log_ratio_sum.size());
+        totals.trajectory_log_ratio = mean;
+        if (std::abs(mean) > u.high_kl_threshold) {
+          optimizer.zero_grad();
+          totals.high_kl_stop = true;
+          return;
+        }
       }
       double norm = torch::nn::utils::clip_grad_norm_(
           model.parameters(), u.max_grad_norm > 0 ? u.max_grad_norm : std::numeric_limits<double>::infinity());
@@ -772,6 +800,7 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
   update.gspo = {algo["loss"]["clip_low"].get<double>(), algo["loss"]["clip_high"].get<double>()};
   update.loop_epsilon = algo["loss"]["epsilon"].get<double>();
   update.importance_ratio = algo["loss"]["importance_ratio"].get<bool>();
+  update.high_kl_threshold = algo["loss"]["high_kl_threshold"].get<double>();
   if (update.aggregation == LossAggregation::kRolloutMeanFixed) {
     int64_t given = algo["loss"]["rollouts_per_minibatch"].get<int64_t>();
     update.rollouts_per_minibatch = static_cast<double>(
@@ -1197,6 +1226,10 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
       if (filter_zero) m.emplace_back("train/filtered_rows", static_cast<double>(rows.size() - active.size()));
       // Rows not run through the model because their advantage is 0 (counted once per epoch).
       m.emplace_back("train/zero_advantage_rows_skipped", static_cast<double>(totals.skipped_rows));
+      if (update.high_kl_threshold > 0) {
+        m.emplace_back("train/high_kl_stop", totals.high_kl_stop ? 1.0 : 0.0);
+        m.emplace_back("train/trajectory_log_ratio", totals.trajectory_log_ratio);
+      }
       if (schedule == "dynamic_sampling") {
         m.emplace_back("sampling/rounds", static_cast<double>(rounds));
         m.emplace_back("sampling/kept_groups", static_cast<double>(kept_groups));

@@ -384,6 +384,34 @@ TEST_F(TrainerTest, SkippingZeroAdvantageRowsChangesNothing) {
   EXPECT_GT(full.metrics[1]["optim/grad_norm"].get<double>(), 0.0);
 }
 
+// LOOP's high-KL guard: the second minibatch, scored after a step, has a non-zero mean episode
+// log-ratio; above the threshold its step is skipped and the update ends, below it the run goes on.
+TEST_F(TrainerTest, HighKlThresholdEndsTheUpdate) {
+  std::ostringstream log;
+  auto config = [&](const std::string& name, double threshold) {
+    Json c = Config(name, "letters");
+    c["train"]["iterations"] = 1;
+    c["train"]["minibatches"] = 2;
+    c["optim"]["lr"] = 3e-2;
+    c["eval"]["episodes"] = 0;
+    c["algorithm"] = {{"loss", {{"high_kl_threshold", threshold}}}};
+    return c;
+  };
+  TrainResult low = Train(config("kl-stop", 1e-9), {}, log);
+  TrainResult high = Train(config("kl-go", 1e6), {}, log);
+  ASSERT_EQ(low.metrics.size(), 1u);
+  ASSERT_EQ(high.metrics.size(), 1u);
+  EXPECT_EQ(low.metrics[0]["train/high_kl_stop"].get<double>(), 1.0);
+  EXPECT_EQ(high.metrics[0]["train/high_kl_stop"].get<double>(), 0.0);
+  EXPECT_GT(std::abs(low.metrics[0]["train/trajectory_log_ratio"].get<double>()), 1e-9);
+  // Same first minibatch and step, so the same log-ratio measured before the second step.
+  EXPECT_NEAR(low.metrics[0]["train/trajectory_log_ratio"].get<double>(),
+              high.metrics[0]["train/trajectory_log_ratio"].get<double>(), 1e-6);
+  // One step was taken: both runs' weights after it are the same, so the skipped second step
+  // is the only difference — the uninterrupted run's loss includes the second minibatch.
+  EXPECT_NE(low.metrics[0]["loss/policy"].get<double>(), high.metrics[0]["loss/policy"].get<double>());
+}
+
 TEST_F(TrainerTest, BadConfigurationsNameTheirKey) {
   std::ostringstream log;
   auto expect_key = [&](Json c, const std::string& key) {
