@@ -1,6 +1,8 @@
 #include "envs/env.h"
 
+#include <cmath>
 #include <cstring>
+#include <string_view>
 
 #include "core/error.h"
 
@@ -46,6 +48,67 @@ std::string Base64Decode(const std::string& text) {
   return out;
 }
 
+bool Ascii(std::string_view text) {
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  }
+  return true;
+}
+
+// Appends DumpJson(value), byte for byte. The flat values envs put in info (booleans, integers,
+// ASCII strings, 0.0 and 1.0) are written here; anything else goes through nlohmann's dump.
+void AppendJsonValue(std::string* out, const Json& value) {
+  switch (value.type()) {
+    case Json::value_t::null:
+      out->append("null");
+      return;
+    case Json::value_t::boolean:
+      out->append(value.get<bool>() ? "true" : "false");
+      return;
+    case Json::value_t::number_integer:
+      out->append(std::to_string(value.get<int64_t>()));
+      return;
+    case Json::value_t::number_unsigned:
+      out->append(std::to_string(value.get<uint64_t>()));
+      return;
+    case Json::value_t::number_float: {
+      const double d = value.get<double>();
+      if (d == 1.0 || (d == 0.0 && !std::signbit(d))) {
+        out->append(d == 1.0 ? "1.0" : "0.0");
+        return;
+      }
+      break;
+    }
+    case Json::value_t::string: {
+      const auto& text = value.get_ref<const std::string&>();
+      if (Ascii(text)) {
+        AppendJsonString(out, text);
+        return;
+      }
+      break;
+    }
+    case Json::value_t::object: {
+      bool plain = true;
+      for (auto it = value.begin(); it != value.end() && plain; ++it) plain = Ascii(it.key());
+      if (!plain) break;
+      out->push_back('{');
+      bool first = true;
+      for (auto it = value.begin(); it != value.end(); ++it) {
+        if (!first) out->push_back(',');
+        first = false;
+        AppendJsonString(out, it.key());
+        out->push_back(':');
+        AppendJsonValue(out, it.value());
+      }
+      out->push_back('}');
+      return;
+    }
+    default:
+      break;
+  }
+  out->append(DumpJson(value));
+}
+
 template <class T>
 T Get(const Json& j, const char* key, const char* where) {
   auto it = j.find(key);
@@ -77,7 +140,9 @@ Json StepResult::ToJson() const {
 
 std::string StepResult::ToJsonText() const {
   std::string out;
-  out.reserve(256 + 2 * observation.text.size() + 32 * admissible_actions.size());
+  size_t size = 256 + observation.text.size() + anchor_key.size();
+  for (const auto& a : admissible_actions) size += a.size() + 3;
+  out.reserve(size + size / 8);
   out += R"({"observation":{"text":)";
   AppendJsonString(&out, observation.text);
   out += R"(,"image_png_base64":)";
@@ -109,7 +174,7 @@ std::string StepResult::ToJsonText() const {
   out += R"(],"anchor_key":)";
   AppendJsonString(&out, anchor_key);
   out += R"(,"info":)";
-  out += DumpJson(info);
+  AppendJsonValue(&out, info);
   out += R"(,"turn":)";
   out += std::to_string(turn);
   out += '}';
