@@ -47,7 +47,9 @@ struct Reply {
   std::string text;  // when set, the body already serialised (step answers) and `body` unused
 };
 
-std::string BodyText(const Reply& r) { return r.text.empty() ? DumpJson(r.body) : r.text; }
+// The reply's body as text; a step answer's text is moved out, not copied (it is most of the
+// bytes a server writes).
+std::string TakeBodyText(Reply& r) { return r.text.empty() ? DumpJson(r.body) : std::move(r.text); }
 
 Reply ErrorReply(const ProtocolError& e) {
   Reply r;
@@ -307,13 +309,18 @@ class EnvServer::Impl {
     bool first = true;
     for (const Json& request : body["requests"]) {
       Reply r = DispatchObject(request, 0);
+      if (first) out.reserve(out.size() + body["requests"].size() * (r.text.size() + 32));
       if (!first) out += ',';
       first = false;
       out += R"({"status":)";
       out += std::to_string(r.status);
       if (r.status < 300) {
         out += R"(,"body":)";
-        out += r.text.empty() ? DumpJson(r.body) : r.text;
+        if (r.text.empty()) {
+          out += DumpJson(r.body);
+        } else {
+          out += r.text;
+        }
       } else {
         out += R"(,"error":)";
         out += DumpJson(r.body["error"]);
@@ -647,14 +654,14 @@ namespace {
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
-Response MakeResponse(const Request& req, const Reply& reply) {
+Response MakeResponse(const Request& req, Reply reply) {
   Response res{static_cast<http::status>(reply.status), req.version()};
   res.set(http::field::server, "turnwise-env-server");
   res.set(http::field::content_type, "application/json");
   if (reply.retry_after_s > 0)
     res.set(http::field::retry_after, std::to_string(reply.retry_after_s));
   res.keep_alive(req.keep_alive());
-  res.body() = BodyText(reply);
+  res.body() = TakeBodyText(reply);
   res.prepare_payload();
   return res;
 }
@@ -722,9 +729,23 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
       if (request.is_object() && request.contains("id")) id = request["id"];
       r = server_->DispatchObject(request, owner_);
     }
-    std::string answer = R"({"id":)" + DumpJson(id) + R"(,"status":)" + std::to_string(r.status);
-    answer +=
-        r.status < 300 ? R"(,"body":)" + BodyText(r) : R"(,"error":)" + DumpJson(r.body["error"]);
+    std::string answer;
+    answer.reserve(64 + r.text.size());
+    answer += R"({"id":)";
+    answer += DumpJson(id);
+    answer += R"(,"status":)";
+    answer += std::to_string(r.status);
+    if (r.status < 300) {
+      answer += R"(,"body":)";
+      if (r.text.empty()) {
+        answer += DumpJson(r.body);
+      } else {
+        answer += r.text;
+      }
+    } else {
+      answer += R"(,"error":)";
+      answer += DumpJson(r.body["error"]);
+    }
     answer += '}';
     Write(std::move(answer), false);
   }
@@ -968,8 +989,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     return Error(405, "method_not_allowed", std::string("this endpoint takes ") + allowed);
   }
 
-  void WriteReply(const Request& req, const Reply& reply) {
-    Write(MakeResponse(req, reply), false);
+  void WriteReply(const Request& req, Reply reply) {
+    Write(MakeResponse(req, std::move(reply)), false);
   }
 
   void WriteError(int status, const char* code, std::string message) {
