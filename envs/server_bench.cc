@@ -113,8 +113,8 @@ size_t ReadString(std::string_view s, size_t i, std::string* out) {
         break;
       case 'u':
         if (i + 4 < s.size()) {
-          AppendUtf8(out, static_cast<uint32_t>(
-                              std::stoul(std::string(s.substr(i + 1, 4)), nullptr, 16)));
+          AppendUtf8(
+              out, static_cast<uint32_t>(std::stoul(std::string(s.substr(i + 1, 4)), nullptr, 16)));
           i += 4;
         }
         break;
