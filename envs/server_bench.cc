@@ -15,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -58,8 +59,11 @@ size_t SkipSpace(std::string_view s, size_t i) {
 // Position just after `"key":` (whitespace allowed), npos when absent. `quoted` is the key with
 // its quotes.
 size_t FindValue(std::string_view s, std::string_view quoted, size_t from = 0) {
-  size_t i = s.find(quoted, from);
-  if (i == std::string::npos) return i;
+  if (from > s.size()) return std::string::npos;
+  // memmem, not find: find stops at every '"' of the answer to compare the key.
+  const void* hit = memmem(s.data() + from, s.size() - from, quoted.data(), quoted.size());
+  if (hit == nullptr) return std::string::npos;
+  size_t i = static_cast<size_t>(static_cast<const char*>(hit) - s.data());
   i = SkipSpace(s, i + quoted.size());
   if (i >= s.size() || s[i] != ':') return std::string::npos;
   return SkipSpace(s, i + 1);
@@ -88,8 +92,8 @@ size_t ReadString(std::string_view s, size_t i, std::string* out) {
   out->clear();
   for (++i; i < s.size() && s[i] != '"'; ++i) {
     if (s[i] != '\\') {
-      size_t end = s.find_first_of("\"\\", i);
-      if (end == std::string::npos) end = s.size();
+      size_t end = i + 1;
+      while (end < s.size() && s[end] != '"' && s[end] != '\\') ++end;
       out->append(s.data() + i, end - i);
       i = end - 1;
       continue;
@@ -128,10 +132,8 @@ size_t ReadString(std::string_view s, size_t i, std::string* out) {
 // Position just after the JSON string literal at s[i] (the opening quote), without decoding it.
 size_t SkipString(std::string_view s, size_t i) {
   for (++i; i < s.size(); ++i) {
-    i = s.find_first_of("\"\\", i);
-    if (i == std::string::npos) return s.size();
     if (s[i] == '"') return i + 1;
-    ++i;  // the escaped character
+    if (s[i] == '\\') ++i;  // the escaped character
   }
   return s.size();
 }
