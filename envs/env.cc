@@ -3,8 +3,10 @@
 #include <cmath>
 #include <cstring>
 #include <string_view>
+#include <utility>
 
 #include "core/error.h"
+#include "envs/internal/json_scan.h"
 
 namespace turnwise {
 namespace {
@@ -121,7 +123,113 @@ T Get(const Json& j, const char* key, const char* where) {
   }
 }
 
+// FromJson for the shapes servers send, read straight from the text. Returns false for
+// anything else (and leaves *s in any state): another shape, a duplicate key, a value FromJson
+// would convert (a boolean reward, a fractional turn), malformed text. The caller then goes
+// through nlohmann and FromJson, so results and errors are always theirs.
+bool ReadObservation(envs_internal::JsonScanner& in, Observation* o) {
+  if (!in.Consume('{')) return false;
+  bool text = false, image = false, vector = false;
+  std::string key;
+  if (!in.Consume('}')) {
+    do {
+      if (!in.String(&key) || !in.Consume(':')) return false;
+      if (key == "text") {
+        if (text || !in.String(&o->text)) return false;
+        text = true;
+      } else if (key == "image_png_base64" || key == "vector") {
+        bool& seen = key == "vector" ? vector : image;
+        Json v;
+        if (seen || !in.Value(&v) || !v.is_null()) return false;  // images, vectors: FromJson
+        seen = true;
+      } else if (!in.SkipValue()) {
+        return false;
+      }
+    } while (in.Consume(','));
+    if (!in.Consume('}')) return false;
+  }
+  return text;
+}
+
+bool ReadStep(std::string_view text, StepResult* s) {
+  envs_internal::JsonScanner in(text);
+  if (!in.Consume('{')) return false;
+  enum Field { kObservation, kReward, kTerminated, kTruncated, kActions, kAnchor, kInfo, kTurn };
+  bool seen[8] = {};
+  auto first = [&](Field f) { return !std::exchange(seen[f], true); };
+  std::string key;
+  Json v;
+  if (!in.Consume('}')) {
+    do {
+      if (!in.String(&key) || !in.Consume(':')) return false;
+      if (key == "observation") {
+        if (!first(kObservation) || !ReadObservation(in, &s->observation)) return false;
+      } else if (key == "reward") {
+        if (!first(kReward) || !in.Number(&v)) return false;
+        s->reward = v.get<double>();
+      } else if (key == "terminated" || key == "truncated") {
+        const bool terminated = key == "terminated";
+        if (!first(terminated ? kTerminated : kTruncated) || !in.Value(&v) || !v.is_boolean()) {
+          return false;
+        }
+        (terminated ? s->terminated : s->truncated) = v.get<bool>();
+      } else if (key == "admissible_actions") {
+        if (!first(kActions) || !in.Consume('[')) return false;
+        if (!in.Consume(']')) {
+          do {
+            std::string action;
+            if (!in.String(&action)) return false;
+            s->admissible_actions.push_back(std::move(action));
+          } while (in.Consume(','));
+          if (!in.Consume(']')) return false;
+        }
+      } else if (key == "anchor_key") {
+        if (!first(kAnchor) || !in.String(&s->anchor_key)) return false;
+      } else if (key == "info") {
+        if (!first(kInfo) || !in.Consume('{')) return false;
+        auto& info = s->info.get_ref<Json::object_t&>();
+        if (!in.Consume('}')) {
+          do {
+            std::string name;
+            if (!in.String(&name) || !in.Consume(':') || !in.Value(&v)) return false;
+            if (!info.emplace(std::move(name), std::move(v)).second) return false;  // duplicate
+          } while (in.Consume(','));
+          if (!in.Consume('}')) return false;
+        }
+      } else if (key == "turn") {
+        if (!first(kTurn) || !in.Number(&v)) return false;
+        if (v.is_number_unsigned() && v.get<uint64_t>() <= uint64_t{INT64_MAX}) {
+          s->turn = static_cast<int64_t>(v.get<uint64_t>());
+        } else if (v.is_number_integer() && !v.is_number_unsigned()) {
+          s->turn = v.get<int64_t>();
+        } else {
+          return false;
+        }
+      } else if (!in.SkipValue()) {  // FromJson ignores other fields
+        return false;
+      }
+    } while (in.Consume(','));
+    if (!in.Consume('}')) return false;
+  }
+  if (!in.AtEnd() || !seen[kObservation] || !seen[kReward] || !seen[kTerminated] ||
+      !seen[kTruncated]) {
+    return false;
+  }
+  if (!seen[kAnchor]) s->anchor_key = s->observation.text;
+  return true;
+}
+
 }  // namespace
+
+StepResult StepResult::FromJsonText(std::string_view text) {
+  {
+    StepResult s;
+    if (ReadStep(text, &s)) return s;
+  }
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw InvalidArgument("step: the answer is not valid JSON");
+  return FromJson(j);
+}
 
 Json StepResult::ToJson() const {
   return {{"observation",
