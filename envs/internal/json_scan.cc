@@ -3,6 +3,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 
 namespace turnwise::envs_internal {
 namespace {
@@ -68,19 +69,44 @@ bool Hex4(std::string_view s, size_t i, uint32_t* out) {
   return true;
 }
 
+// The end of the run of plain characters (printable ASCII but '"' and '\\') from s[i], found
+// 8 bytes at a time.
+size_t PlainRunEnd(std::string_view s, size_t i) {
+  constexpr uint64_t kOnes = 0x0101010101010101ull, kHigh = 0x8080808080808080ull;
+  while (i + 8 <= s.size()) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    uint64_t quote = w ^ (kOnes * '"'), backslash = w ^ (kOnes * '\\');
+    // A byte's high bit ends up set when it is < 0x20, '"', '\\' or non-ASCII.
+    uint64_t special = ((w - kOnes * 0x20) | (quote - kOnes) | (backslash - kOnes)) & ~w & kHigh;
+    if ((special | (w & kHigh)) != 0) break;
+    i += 8;
+  }
+  while (i < s.size()) {
+    auto c = static_cast<unsigned char>(s[i]);
+    if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
+    ++i;
+  }
+  return i;
+}
+
 // Scans the string literal at s[*pos] (the opening quote), decoding it into *out when given.
 bool ScanString(std::string_view s, size_t* pos, std::string* out) {
   size_t i = *pos;
   if (i >= s.size() || s[i] != '"') return false;
   ++i;
-  if (out) out->clear();
+  // The common literal has no escapes and no UTF-8: take it in one piece.
+  const size_t start = i;
+  i = PlainRunEnd(s, i);
+  if (i < s.size() && s[i] == '"') {
+    if (out) out->assign(s.data() + start, i - start);
+    *pos = i + 1;
+    return true;
+  }
+  if (out) out->assign(s.data() + start, i - start);
   for (;;) {
     size_t run = i;
-    while (i < s.size()) {
-      auto c = static_cast<unsigned char>(s[i]);
-      if (c == '"' || c == '\\' || c < 0x20 || c >= 0x80) break;
-      ++i;
-    }
+    i = PlainRunEnd(s, i);
     if (out) out->append(s.data() + run, i - run);
     if (i >= s.size()) return false;
     auto c = static_cast<unsigned char>(s[i]);
