@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <charconv>
 #include <map>
-#include <numeric>
 #include <string_view>
 #include <unordered_map>
 
@@ -582,19 +581,39 @@ World::ActionTable World::Actions(bool new_grammar) const {
   std::vector<std::string> texts;
   texts.reserve(found.size());
   for (const Action& a : found) texts.push_back(CommandText(a, new_grammar));
-  std::vector<uint32_t> order(found.size());
-  std::iota(order.begin(), order.end(), 0u);
-  std::sort(order.begin(), order.end(), [&](uint32_t x, uint32_t y) {
-    int c = texts[x].compare(texts[y]);
-    return c < 0 || (c == 0 && x < y);  // stable
+  // Sorted by the first 16 bytes as two big-endian words (the same order as comparing the
+  // bytes), then by the whole text, then by position (stable).
+  struct SortKey {
+    uint64_t head[2];
+    uint32_t index;
+  };
+  std::vector<SortKey> order(found.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    const std::string& t = texts[i];
+    for (size_t w = 0; w < 2; ++w) {
+      uint64_t v = 0;
+      for (size_t b = 0; b < 8; ++b) {
+        const size_t at = w * 8 + b;
+        v = (v << 8) | (at < t.size() ? static_cast<unsigned char>(t[at]) : 0u);
+      }
+      order[i].head[w] = v;
+    }
+    order[i].index = static_cast<uint32_t>(i);
+  }
+  std::sort(order.begin(), order.end(), [&](const SortKey& x, const SortKey& y) {
+    if (x.head[0] != y.head[0]) return x.head[0] < y.head[0];
+    if (x.head[1] != y.head[1]) return x.head[1] < y.head[1];
+    int c = texts[x.index].compare(texts[y.index]);
+    return c < 0 || (c == 0 && x.index < y.index);
   });
   ActionTable table;
   table.commands.reserve(order.size());
   table.actions.reserve(order.size());
   for (size_t k = 0; k < order.size(); ++k) {
-    if (k + 1 < order.size() && texts[order[k]] == texts[order[k + 1]]) continue;
-    table.commands.push_back(std::move(texts[order[k]]));
-    table.actions.push_back(found[order[k]]);
+    const uint32_t i = order[k].index;
+    if (k + 1 < order.size() && texts[i] == texts[order[k + 1].index]) continue;
+    table.commands.push_back(std::move(texts[i]));
+    table.actions.push_back(found[i]);
   }
   return table;
 }
