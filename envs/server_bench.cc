@@ -131,9 +131,15 @@ size_t ReadString(std::string_view s, size_t i, std::string* out) {
 
 // Position just after the JSON string literal at s[i] (the opening quote), without decoding it.
 size_t SkipString(std::string_view s, size_t i) {
-  for (++i; i < s.size(); ++i) {
-    if (s[i] == '"') return i + 1;
-    if (s[i] == '\\') ++i;  // the escaped character
+  const size_t open = i;
+  for (size_t from = i + 1; from < s.size();) {
+    const void* hit = memchr(s.data() + from, '"', s.size() - from);
+    if (hit == nullptr) break;
+    const size_t quote = static_cast<size_t>(static_cast<const char*>(hit) - s.data());
+    size_t backslashes = 0;  // an odd number before it escapes the quote
+    while (quote - backslashes - 1 > open && s[quote - backslashes - 1] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) return quote + 1;
+    from = quote + 1;
   }
   return s.size();
 }
