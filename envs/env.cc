@@ -1,8 +1,12 @@
 #include "envs/env.h"
 
+#include <cmath>
 #include <cstring>
+#include <string_view>
+#include <utility>
 
 #include "core/error.h"
+#include "envs/internal/json_scan.h"
 
 namespace turnwise {
 namespace {
@@ -46,6 +50,67 @@ std::string Base64Decode(const std::string& text) {
   return out;
 }
 
+bool Ascii(std::string_view text) {
+  for (char c : text) {
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  }
+  return true;
+}
+
+// Appends DumpJson(value), byte for byte. The flat values envs put in info (booleans, integers,
+// ASCII strings, 0.0 and 1.0) are written here; anything else goes through nlohmann's dump.
+void AppendJsonValue(std::string* out, const Json& value) {
+  switch (value.type()) {
+    case Json::value_t::null:
+      out->append("null");
+      return;
+    case Json::value_t::boolean:
+      out->append(value.get<bool>() ? "true" : "false");
+      return;
+    case Json::value_t::number_integer:
+      out->append(std::to_string(value.get<int64_t>()));
+      return;
+    case Json::value_t::number_unsigned:
+      out->append(std::to_string(value.get<uint64_t>()));
+      return;
+    case Json::value_t::number_float: {
+      const double d = value.get<double>();
+      if (d == 1.0 || (d == 0.0 && !std::signbit(d))) {
+        out->append(d == 1.0 ? "1.0" : "0.0");
+        return;
+      }
+      break;
+    }
+    case Json::value_t::string: {
+      const auto& text = value.get_ref<const std::string&>();
+      if (Ascii(text)) {
+        AppendJsonString(out, text);
+        return;
+      }
+      break;
+    }
+    case Json::value_t::object: {
+      bool plain = true;
+      for (auto it = value.begin(); it != value.end() && plain; ++it) plain = Ascii(it.key());
+      if (!plain) break;
+      out->push_back('{');
+      bool first = true;
+      for (auto it = value.begin(); it != value.end(); ++it) {
+        if (!first) out->push_back(',');
+        first = false;
+        AppendJsonString(out, it.key());
+        out->push_back(':');
+        AppendJsonValue(out, it.value());
+      }
+      out->push_back('}');
+      return;
+    }
+    default:
+      break;
+  }
+  out->append(DumpJson(value));
+}
+
 template <class T>
 T Get(const Json& j, const char* key, const char* where) {
   auto it = j.find(key);
@@ -58,7 +123,113 @@ T Get(const Json& j, const char* key, const char* where) {
   }
 }
 
+// FromJson for the shapes servers send, read straight from the text. Returns false for
+// anything else (and leaves *s in any state): another shape, a duplicate key, a value FromJson
+// would convert (a boolean reward, a fractional turn), malformed text. The caller then goes
+// through nlohmann and FromJson, so results and errors are always theirs.
+bool ReadObservation(envs_internal::JsonScanner& in, Observation* o) {
+  if (!in.Consume('{')) return false;
+  bool text = false, image = false, vector = false;
+  std::string key;
+  if (!in.Consume('}')) {
+    do {
+      if (!in.String(&key) || !in.Consume(':')) return false;
+      if (key == "text") {
+        if (text || !in.String(&o->text)) return false;
+        text = true;
+      } else if (key == "image_png_base64" || key == "vector") {
+        bool& seen = key == "vector" ? vector : image;
+        Json v;
+        if (seen || !in.Value(&v) || !v.is_null()) return false;  // images, vectors: FromJson
+        seen = true;
+      } else if (!in.SkipValue()) {
+        return false;
+      }
+    } while (in.Consume(','));
+    if (!in.Consume('}')) return false;
+  }
+  return text;
+}
+
+bool ReadStep(std::string_view text, StepResult* s) {
+  envs_internal::JsonScanner in(text);
+  if (!in.Consume('{')) return false;
+  enum Field { kObservation, kReward, kTerminated, kTruncated, kActions, kAnchor, kInfo, kTurn };
+  bool seen[8] = {};
+  auto first = [&](Field f) { return !std::exchange(seen[f], true); };
+  std::string key;
+  Json v;
+  if (!in.Consume('}')) {
+    do {
+      if (!in.String(&key) || !in.Consume(':')) return false;
+      if (key == "observation") {
+        if (!first(kObservation) || !ReadObservation(in, &s->observation)) return false;
+      } else if (key == "reward") {
+        if (!first(kReward) || !in.Number(&v)) return false;
+        s->reward = v.get<double>();
+      } else if (key == "terminated" || key == "truncated") {
+        const bool terminated = key == "terminated";
+        if (!first(terminated ? kTerminated : kTruncated) || !in.Value(&v) || !v.is_boolean()) {
+          return false;
+        }
+        (terminated ? s->terminated : s->truncated) = v.get<bool>();
+      } else if (key == "admissible_actions") {
+        if (!first(kActions) || !in.Consume('[')) return false;
+        if (!in.Consume(']')) {
+          do {
+            std::string action;
+            if (!in.String(&action)) return false;
+            s->admissible_actions.push_back(std::move(action));
+          } while (in.Consume(','));
+          if (!in.Consume(']')) return false;
+        }
+      } else if (key == "anchor_key") {
+        if (!first(kAnchor) || !in.String(&s->anchor_key)) return false;
+      } else if (key == "info") {
+        if (!first(kInfo) || !in.Consume('{')) return false;
+        auto& info = s->info.get_ref<Json::object_t&>();
+        if (!in.Consume('}')) {
+          do {
+            std::string name;
+            if (!in.String(&name) || !in.Consume(':') || !in.Value(&v)) return false;
+            if (!info.emplace(std::move(name), std::move(v)).second) return false;  // duplicate
+          } while (in.Consume(','));
+          if (!in.Consume('}')) return false;
+        }
+      } else if (key == "turn") {
+        if (!first(kTurn) || !in.Number(&v)) return false;
+        if (v.is_number_unsigned() && v.get<uint64_t>() <= uint64_t{INT64_MAX}) {
+          s->turn = static_cast<int64_t>(v.get<uint64_t>());
+        } else if (v.is_number_integer() && !v.is_number_unsigned()) {
+          s->turn = v.get<int64_t>();
+        } else {
+          return false;
+        }
+      } else if (!in.SkipValue()) {  // FromJson ignores other fields
+        return false;
+      }
+    } while (in.Consume(','));
+    if (!in.Consume('}')) return false;
+  }
+  if (!in.AtEnd() || !seen[kObservation] || !seen[kReward] || !seen[kTerminated] ||
+      !seen[kTruncated]) {
+    return false;
+  }
+  if (!seen[kAnchor]) s->anchor_key = s->observation.text;
+  return true;
+}
+
 }  // namespace
+
+StepResult StepResult::FromJsonText(std::string_view text) {
+  {
+    StepResult s;
+    if (ReadStep(text, &s)) return s;
+  }
+  Json j = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) throw InvalidArgument("step: the answer is not valid JSON");
+  return FromJson(j);
+}
 
 Json StepResult::ToJson() const {
   return {{"observation",
@@ -77,7 +248,9 @@ Json StepResult::ToJson() const {
 
 std::string StepResult::ToJsonText() const {
   std::string out;
-  out.reserve(256 + 2 * observation.text.size() + 32 * admissible_actions.size());
+  size_t size = 256 + observation.text.size() + anchor_key.size();
+  for (const auto& a : admissible_actions) size += a.size() + 3;
+  out.reserve(size + size / 8);
   out += R"({"observation":{"text":)";
   AppendJsonString(&out, observation.text);
   out += R"(,"image_png_base64":)";
@@ -109,7 +282,7 @@ std::string StepResult::ToJsonText() const {
   out += R"(],"anchor_key":)";
   AppendJsonString(&out, anchor_key);
   out += R"(,"info":)";
-  out += DumpJson(info);
+  AppendJsonValue(&out, info);
   out += R"(,"turn":)";
   out += std::to_string(turn);
   out += '}';

@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/json.h"
@@ -56,6 +57,10 @@ struct StepResult {
   std::string ToJsonText() const;
   // Inverse of ToJson. Throws InvalidArgument naming the missing or mistyped field.
   static StepResult FromJson(const Json& json);
+  // FromJson(parse(text)): the same result and the same errors (InvalidArgument, also for text
+  // that is not JSON), but the common shape — text observation, flat info — is read straight
+  // from the text without building a Json tree (a remote client's hot path).
+  static StepResult FromJsonText(std::string_view text);
 };
 
 struct EnvSpec {

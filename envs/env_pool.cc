@@ -41,52 +41,6 @@ std::string Request(const char* op, const std::string& session_id) {
   return r;
 }
 
-// StepResult::FromJson for the common text-only shape, moving the answer's strings instead of
-// copying them (the client's share of a remote step is mostly this). Returns false for any
-// other shape, which then goes through FromJson and its messages.
-bool MoveStep(Json& j, StepResult* s) {
-  if (!j.is_object()) return false;
-  auto obs = j.find("observation");
-  if (obs == j.end() || !obs->is_object()) return false;
-  auto text = obs->find("text");
-  if (text == obs->end() || !text->is_string()) return false;
-  for (const char* extra : {"image_png_base64", "vector"}) {
-    auto it = obs->find(extra);
-    if (it != obs->end() && !it->is_null()) return false;
-  }
-  auto reward = j.find("reward"), terminated = j.find("terminated"),
-       truncated = j.find("truncated");
-  if (reward == j.end() || !reward->is_number() || terminated == j.end() ||
-      !terminated->is_boolean() || truncated == j.end() || !truncated->is_boolean()) {
-    return false;
-  }
-  auto actions = j.find("admissible_actions"), anchor = j.find("anchor_key"),
-       info = j.find("info"), turn = j.find("turn");
-  if (actions != j.end()) {
-    if (!actions->is_array()) return false;
-    for (const Json& a : *actions) {
-      if (!a.is_string()) return false;
-    }
-  }
-  if ((anchor != j.end() && !anchor->is_string()) || (info != j.end() && !info->is_object()) ||
-      (turn != j.end() && !turn->is_number_integer())) {
-    return false;
-  }
-  s->observation.text = std::move(text->get_ref<std::string&>());
-  s->reward = reward->get<double>();
-  s->terminated = terminated->get<bool>();
-  s->truncated = truncated->get<bool>();
-  if (actions != j.end()) {
-    s->admissible_actions.reserve(actions->size());
-    for (Json& a : *actions) s->admissible_actions.push_back(std::move(a.get_ref<std::string&>()));
-  }
-  s->anchor_key = anchor != j.end() ? std::move(anchor->get_ref<std::string&>())
-                                    : s->observation.text;
-  if (info != j.end()) s->info = std::move(*info);
-  s->turn = turn != j.end() ? turn->get<int64_t>() : 0;
-  return true;
-}
-
 }  // namespace
 
 EnvPool::EnvPool(Factory factory, int num_envs, Options options)
@@ -320,18 +274,19 @@ void EnvPool::RemoteStart(const std::shared_ptr<RemoteCall>& call) {
     }
     if (op == Op::kCreate) {
       if (r.status == 503) return RemoteRetry(call, "HTTP 503: " + r.error);
-      if (r.status >= 300 || !r.body.is_object() || !r.body.contains("session_id") ||
-          !r.body["session_id"].is_string()) {
+      Json body = r.status < 300 ? Json::parse(r.body_text, nullptr, false) : Json();
+      if (r.status >= 300 || !body.is_object() || !body.contains("session_id") ||
+          !body["session_id"].is_string()) {
         std::string why = r.status >= 300 ? r.error : "answer to create has no session_id";
         return RemoteFinish(call, false, "env server " + url + ": " + why, {});
       }
-      call->remote->set_session_id(r.body["session_id"].get<std::string>());
+      call->remote->set_session_id(body["session_id"].get<std::string>());
       return RemoteStart(call);
     }
     if (r.status >= 200 && r.status < 300) {
       StepResult step;
       try {
-        if (!MoveStep(r.body, &step)) step = StepResult::FromJson(r.body);
+        step = StepResult::FromJsonText(r.body_text);
       } catch (const std::exception& e) {
         return RemoteFinish(call, false, "env server " + url + ": malformed answer: " + e.what(),
                             {});

@@ -18,6 +18,7 @@
 
 #include "core/error.h"
 #include "core/logging.h"
+#include "envs/internal/json_scan.h"
 #include "envs/registry.h"
 
 namespace turnwise {
@@ -47,7 +48,9 @@ struct Reply {
   std::string text;  // when set, the body already serialised (step answers) and `body` unused
 };
 
-std::string BodyText(const Reply& r) { return r.text.empty() ? DumpJson(r.body) : r.text; }
+// The reply's body as text; a step answer's text is moved out, not copied (it is most of the
+// bytes a server writes).
+std::string TakeBodyText(Reply& r) { return r.text.empty() ? DumpJson(r.body) : std::move(r.text); }
 
 Reply ErrorReply(const ProtocolError& e) {
   Reply r;
@@ -55,6 +58,31 @@ Reply ErrorReply(const ProtocolError& e) {
   r.body = {{"error", {{"code", e.code}, {"message", e.message}}}};
   if (e.status == 503) r.retry_after_s = 1;
   return r;
+}
+
+// Appends one request's answer to a /v1/batch answer being built in *out (`count` requests in
+// all, for the reservation).
+void AppendBatchResponse(const Reply& r, size_t count, std::string* out) {
+  if (out->back() == '[') {
+    out->reserve(out->size() + count * (r.text.size() + 32) + 2);
+  } else {
+    *out += ',';
+  }
+  *out += R"({"status":)";
+  *out += std::to_string(r.status);
+  if (r.status < 300) {
+    *out += R"(,"body":)";
+    if (r.text.empty()) {
+      *out += DumpJson(r.body);
+    } else {
+      *out += r.text;
+    }
+  } else {
+    *out += R"(,"error":)";
+    auto error = r.body.find("error");
+    *out += error == r.body.end() ? std::string("null") : DumpJson(*error);
+  }
+  *out += '}';
 }
 
 // `envelope`: the body is a batch or WebSocket request object, whose "op", "session_id" and "id"
@@ -304,25 +332,84 @@ class EnvServer::Impl {
     }
     std::string& out = reply.text;
     out = R"({"responses":[)";
-    bool first = true;
+    const size_t n = body["requests"].size();
     for (const Json& request : body["requests"]) {
-      Reply r = DispatchObject(request, 0);
-      if (!first) out += ',';
-      first = false;
-      out += R"({"status":)";
-      out += std::to_string(r.status);
-      if (r.status < 300) {
-        out += R"(,"body":)";
-        out += r.text.empty() ? DumpJson(r.body) : r.text;
-      } else {
-        out += R"(,"error":)";
-        out += DumpJson(r.body["error"]);
-      }
-      out += '}';
+      AppendBatchResponse(DispatchObject(request, 0), n, &out);
     }
     out += "]}";
     Count(kBatch, 200);
     return reply;
+  }
+
+  // Batch() for a body whose requests are all steps and resets with their usual fields, read
+  // with a scanner instead of a Json tree (the rollout client's hot path). Returns false, having
+  // run nothing, for any other body — other ops or fields, duplicate keys, anything malformed or
+  // mistyped — which then goes through Batch() and its messages.
+  bool FastBatch(std::string_view body, Reply* reply) {
+    struct Request {
+      bool reset = false;
+      std::string session_id;
+      std::string action;
+      ResetOptions options;
+    };
+    std::vector<Request> requests;
+    envs_internal::JsonScanner in(body);
+    std::string key, op;
+    if (!in.Consume('{') || !in.String(&key) || key != "requests" || !in.Consume(':') ||
+        !in.Consume('[')) {
+      return false;
+    }
+    if (!in.Consume(']')) {
+      do {
+        if (!in.Consume('{')) return false;
+        Request& r = requests.emplace_back();
+        bool seen[6] = {};  // op, session_id, action, seed, task_id, split
+        do {
+          if (!in.String(&key) || !in.Consume(':')) return false;
+          static constexpr std::string_view kKeys[6] = {"op",   "session_id", "action",
+                                                        "seed", "task_id",    "split"};
+          size_t k = 0;
+          while (k < 6 && key != kKeys[k]) ++k;
+          if (k == 6 || std::exchange(seen[k], true)) return false;
+          if (k == 3) {
+            Json seed;
+            if (!in.Number(&seed) || !seed.is_number_unsigned()) return false;
+            r.options.seed = seed.get<uint64_t>();
+            continue;
+          }
+          std::string* field = k == 0   ? &op
+                               : k == 1 ? &r.session_id
+                               : k == 2 ? &r.action
+                               : k == 4 ? &r.options.task_id
+                                        : &r.options.split;
+          if (!in.String(field)) return false;
+        } while (in.Consume(','));
+        if (!in.Consume('}') || !seen[0] || !seen[1]) return false;
+        r.reset = op == "reset";
+        if (r.reset ? seen[2] : (op != "step" || !seen[2] || seen[3] || seen[4] || seen[5])) {
+          return false;
+        }
+        if (r.reset && !seen[5]) r.options.split = "train";
+      } while (in.Consume(','));
+      if (!in.Consume(']')) return false;
+    }
+    if (!in.Consume('}') || !in.AtEnd()) return false;
+
+    std::string& out = reply->text;
+    out = R"({"responses":[)";
+    for (const Request& r : requests) {
+      Reply one;
+      try {
+        one = r.reset ? ResetSession(r.session_id, r.options) : StepSession(r.session_id, r.action);
+      } catch (const ProtocolError& e) {
+        one = ErrorReply(e);
+      }
+      Count(r.reset ? kReset : kStep, one.status);
+      AppendBatchResponse(std::move(one), requests.size(), &out);
+    }
+    out += "]}";
+    Count(kBatch, 200);
+    return true;
   }
 
   Json SpecJson() const { return spec_json_; }
@@ -471,6 +558,11 @@ class EnvServer::Impl {
     }
     o.task_id = FieldString(fields, "task_id", "");
     o.split = FieldString(fields, "split", "train");
+    return ResetSession(id, o);
+  }
+
+  // Reset with its fields read and checked.
+  Reply ResetSession(const std::string& id, const ResetOptions& o) {
     if (!spec_.splits.empty() && !spec_.splits.count(o.split)) {
       std::string known;
       for (const auto& [name, n] : spec_.splits) known += (known.empty() ? "" : ", ") + name;
@@ -491,7 +583,11 @@ class EnvServer::Impl {
   Reply StepOp(const std::string& id, const Json& fields, bool envelope) {
     CheckFields(fields, {"action"}, {"action"}, envelope);
     if (!fields["action"].is_string()) throw BadRequest("field 'action' must be a string");
-    const std::string& action = fields["action"].get_ref<const std::string&>();
+    return StepSession(id, fields["action"].get_ref<const std::string&>());
+  }
+
+  // A step with its fields read and checked.
+  Reply StepSession(const std::string& id, const std::string& action) {
     auto session = Find(id);
     std::lock_guard lock(session->mu);
     if (session->closed) throw ProtocolError{404, "not_found", "unknown session '" + id + "'"};
@@ -647,14 +743,14 @@ namespace {
 using Request = http::request<http::string_body>;
 using Response = http::response<http::string_body>;
 
-Response MakeResponse(const Request& req, const Reply& reply) {
+Response MakeResponse(const Request& req, Reply reply) {
   Response res{static_cast<http::status>(reply.status), req.version()};
   res.set(http::field::server, "turnwise-env-server");
   res.set(http::field::content_type, "application/json");
   if (reply.retry_after_s > 0)
     res.set(http::field::retry_after, std::to_string(reply.retry_after_s));
   res.keep_alive(req.keep_alive());
-  res.body() = BodyText(reply);
+  res.body() = TakeBodyText(reply);
   res.prepare_payload();
   return res;
 }
@@ -722,9 +818,23 @@ class WsConnection : public std::enable_shared_from_this<WsConnection> {
       if (request.is_object() && request.contains("id")) id = request["id"];
       r = server_->DispatchObject(request, owner_);
     }
-    std::string answer = R"({"id":)" + DumpJson(id) + R"(,"status":)" + std::to_string(r.status);
-    answer +=
-        r.status < 300 ? R"(,"body":)" + BodyText(r) : R"(,"error":)" + DumpJson(r.body["error"]);
+    std::string answer;
+    answer.reserve(64 + r.text.size());
+    answer += R"({"id":)";
+    answer += DumpJson(id);
+    answer += R"(,"status":)";
+    answer += std::to_string(r.status);
+    if (r.status < 300) {
+      answer += R"(,"body":)";
+      if (r.text.empty()) {
+        answer += DumpJson(r.body);
+      } else {
+        answer += r.text;
+      }
+    } else {
+      answer += R"(,"error":)";
+      answer += DumpJson(r.body["error"]);
+    }
     answer += '}';
     Write(std::move(answer), false);
   }
@@ -908,6 +1018,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     }
     if (target == "/v1/batch") {
       if (method != http::verb::post) return WriteReply(req, MethodNotAllowed(kBatch, "POST"));
+      if (Reply fast; server_->FastBatch(req.body(), &fast))
+        return WriteReply(req, std::move(fast));
       Json body;
       if (!ParseBody(req, &body)) {
         server_->Count(kBatch, 400);
@@ -968,8 +1080,8 @@ class HttpConnection : public std::enable_shared_from_this<HttpConnection> {
     return Error(405, "method_not_allowed", std::string("this endpoint takes ") + allowed);
   }
 
-  void WriteReply(const Request& req, const Reply& reply) {
-    Write(MakeResponse(req, reply), false);
+  void WriteReply(const Request& req, Reply reply) {
+    Write(MakeResponse(req, std::move(reply)), false);
   }
 
   void WriteError(int status, const char* code, std::string message) {

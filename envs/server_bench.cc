@@ -15,6 +15,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -47,26 +48,29 @@ struct LoadState {
   std::vector<double> latencies_ms;  // measured steps only
 };
 
-// The load generator reads only what it needs from a step answer — the done flags and the
-// admissible actions — with a small scanner instead of a full JSON parse, so that its own CPU
-// (it shares the machine with the server under test) stays small next to the server's.
-size_t SkipSpace(const std::string& s, size_t i) {
+// The load generator reads only what it needs from a step answer — the done flags and one
+// random admissible action — with a small scanner instead of a full JSON parse, so that its own
+// CPU (it shares the machine with the server under test) stays small next to the server's.
+size_t SkipSpace(std::string_view s, size_t i) {
   while (i < s.size() && (s[i] == ' ' || s[i] == '\n' || s[i] == '\r' || s[i] == '\t')) ++i;
   return i;
 }
 
-// Position just after `"key":` (whitespace allowed), npos when absent.
-size_t FindValue(const std::string& s, std::string_view key, size_t from = 0) {
-  std::string quoted = "\"" + std::string(key) + "\"";
-  size_t i = s.find(quoted, from);
-  if (i == std::string::npos) return i;
+// Position just after `"key":` (whitespace allowed), npos when absent. `quoted` is the key with
+// its quotes.
+size_t FindValue(std::string_view s, std::string_view quoted, size_t from = 0) {
+  if (from > s.size()) return std::string::npos;
+  // memmem, not find: find stops at every '"' of the answer to compare the key.
+  const void* hit = memmem(s.data() + from, s.size() - from, quoted.data(), quoted.size());
+  if (hit == nullptr) return std::string::npos;
+  size_t i = static_cast<size_t>(static_cast<const char*>(hit) - s.data());
   i = SkipSpace(s, i + quoted.size());
   if (i >= s.size() || s[i] != ':') return std::string::npos;
   return SkipSpace(s, i + 1);
 }
 
-bool BoolValue(const std::string& s, std::string_view key) {
-  size_t i = FindValue(s, key);
+bool BoolValue(std::string_view s, std::string_view quoted) {
+  size_t i = FindValue(s, quoted);
   return i != std::string::npos && s.compare(i, 4, "true") == 0;
 }
 
@@ -84,11 +88,14 @@ void AppendUtf8(std::string* out, uint32_t cp) {
 }
 
 // Reads a JSON string literal at s[i] (the opening quote); returns the position after it.
-size_t ReadString(const std::string& s, size_t i, std::string* out) {
+size_t ReadString(std::string_view s, size_t i, std::string* out) {
   out->clear();
   for (++i; i < s.size() && s[i] != '"'; ++i) {
     if (s[i] != '\\') {
-      out->push_back(s[i]);
+      size_t end = i + 1;
+      while (end < s.size() && s[end] != '"' && s[end] != '\\') ++end;
+      out->append(s.data() + i, end - i);
+      i = end - 1;
       continue;
     }
     if (++i >= s.size()) break;
@@ -110,7 +117,8 @@ size_t ReadString(const std::string& s, size_t i, std::string* out) {
         break;
       case 'u':
         if (i + 4 < s.size()) {
-          AppendUtf8(out, static_cast<uint32_t>(std::stoul(s.substr(i + 1, 4), nullptr, 16)));
+          AppendUtf8(
+              out, static_cast<uint32_t>(std::stoul(std::string(s.substr(i + 1, 4)), nullptr, 16)));
           i += 4;
         }
         break;
@@ -121,18 +129,39 @@ size_t ReadString(const std::string& s, size_t i, std::string* out) {
   return i + 1;
 }
 
-// The admissible actions of a step answer.
-void ReadActions(const std::string& s, std::vector<std::string>* actions) {
-  actions->clear();
-  size_t i = FindValue(s, "admissible_actions");
-  if (i == std::string::npos || s[i] != '[') return;
-  i = SkipSpace(s, i + 1);
-  std::string one;
-  while (i < s.size() && s[i] == '"') {
-    i = SkipSpace(s, ReadString(s, i, &one));
-    actions->push_back(one);
+// Position just after the JSON string literal at s[i] (the opening quote), without decoding it.
+size_t SkipString(std::string_view s, size_t i) {
+  const size_t open = i;
+  for (size_t from = i + 1; from < s.size();) {
+    const void* hit = memchr(s.data() + from, '"', s.size() - from);
+    if (hit == nullptr) break;
+    const size_t quote = static_cast<size_t>(static_cast<const char*>(hit) - s.data());
+    size_t backslashes = 0;  // an odd number before it escapes the quote
+    while (quote - backslashes - 1 > open && s[quote - backslashes - 1] == '\\') ++backslashes;
+    if (backslashes % 2 == 0) return quote + 1;
+    from = quote + 1;
+  }
+  return s.size();
+}
+
+// One admissible action of a step answer, chosen with `rng`; false when it has none.
+bool RandomAction(std::string_view s, Rng& rng, std::string* action) {
+  size_t start = FindValue(s, R"("admissible_actions")");
+  if (start == std::string::npos || s[start] != '[') return false;
+  start = SkipSpace(s, start + 1);
+  size_t count = 0;
+  for (size_t i = start; i < s.size() && s[i] == '"'; ++count) {
+    i = SkipSpace(s, SkipString(s, i));
     if (i < s.size() && s[i] == ',') i = SkipSpace(s, i + 1);
   }
+  if (count == 0) return false;
+  size_t i = start;
+  for (size_t k = rng.Uniform(count); k > 0; --k) {
+    i = SkipSpace(s, SkipString(s, i));
+    if (i < s.size() && s[i] == ',') i = SkipSpace(s, i + 1);
+  }
+  ReadString(s, i, action);
+  return true;
 }
 
 // One client connection driving `sessions` sessions that play random episodes.
@@ -183,21 +212,27 @@ class Agent : public std::enable_shared_from_this<Agent> {
   }
 
   // The request object of the next operation of session k (reset or a random step).
-  std::string Operation(size_t k, const std::string& answer, bool with_session_field) {
+  std::string Operation(size_t k, std::string_view answer, bool with_session_field) {
     Session& s = sessions_[k];
-    bool done = answer.empty() || BoolValue(answer, "terminated") || BoolValue(answer, "truncated");
-    if (!answer.empty()) ReadActions(answer, &actions_);
+    bool done = answer.empty() || BoolValue(answer, R"("terminated")") ||
+                BoolValue(answer, R"("truncated")");
     std::string op;
-    if (s.needs_reset || done || actions_.empty()) {
+    op.reserve(96);
+    if (s.needs_reset || done || !RandomAction(answer, rng_, &action_)) {
       s.needs_reset = false;
-      op = R"("op":"reset","seed":)" + std::to_string(episode_seed_++);
+      op = R"("op":"reset","seed":)";
+      op += std::to_string(episode_seed_++);
       last_was_step_[k] = false;
     } else {
       op = R"("op":"step","action":)";
-      AppendJsonString(&op, actions_[rng_.Uniform(actions_.size())]);
+      AppendJsonString(&op, action_);
       last_was_step_[k] = true;
     }
-    if (with_session_field) op += R"(,"session_id":")" + s.id + "\"";
+    if (with_session_field) {
+      op += R"(,"session_id":")";
+      op += s.id;
+      op += '"';
+    }
     return op;
   }
 
@@ -230,27 +265,28 @@ class Agent : public std::enable_shared_from_this<Agent> {
       self->buffer_.clear();
       self->ws_.async_read(self->buffer_, [self](beast::error_code e, size_t) {
         if (e) return self->Fail();
-        std::string text = beast::buffers_to_string(self->buffer_.data());
-        size_t st = FindValue(text, "status");
+        auto data = self->buffer_.data();
+        std::string_view text(static_cast<const char*>(data.data()), data.size());
+        size_t st = FindValue(text, R"("status")");
         if (st == std::string::npos || text[st] != '2') return self->Fail();
         self->OnAnswer(text);
       });
     });
   }
 
-  void OnAnswer(const std::string& body) {
+  void OnAnswer(std::string_view body) {
     if (phase_ == kCreate) {
       if (mode_ == LoadMode::kBatch) {
         size_t pos = 0;
         for (auto& s : sessions_) {
           pos = body.find("\"session_id\"", pos);
           if (pos == std::string::npos) return Fail();
-          size_t v = FindValue(body, "session_id", pos);
+          size_t v = FindValue(body, R"("session_id")", pos);
           ReadString(body, v, &s.id);
           pos = v;
         }
       } else {
-        size_t v = FindValue(body, "session_id");
+        size_t v = FindValue(body, R"("session_id")");
         if (v == std::string::npos || body[v] != '"') return Fail();
         ReadString(body, v, &sessions_[0].id);
       }
@@ -260,7 +296,7 @@ class Agent : public std::enable_shared_from_this<Agent> {
     }
     // Count the steps this answer completed.
     int64_t steps = 0;
-    std::vector<std::string> parts;
+    std::vector<std::string_view> parts;
     if (mode_ == LoadMode::kBatch) {
       SplitResponses(body, &parts);
       if (parts.size() != sessions_.size()) return Fail();
@@ -279,7 +315,7 @@ class Agent : public std::enable_shared_from_this<Agent> {
 
   // Splits a batch answer into its responses (each starts with {"status": — the server writes
   // them so, and that text cannot occur unescaped inside a string).
-  static void SplitResponses(const std::string& body, std::vector<std::string>* parts) {
+  static void SplitResponses(std::string_view body, std::vector<std::string_view>* parts) {
     size_t pos = body.find(R"({"status":)");
     while (pos != std::string::npos) {
       size_t next = body.find(R"({"status":)", pos + 1);
@@ -289,17 +325,20 @@ class Agent : public std::enable_shared_from_this<Agent> {
     }
   }
 
-  void Next(const std::vector<std::string>& answers) {
+  void Next(const std::vector<std::string_view>& answers) {
     if (mode_ == LoadMode::kBatch) {
       std::string body = R"({"requests":[)";
+      body.reserve(sessions_.size() * 128);
       for (size_t k = 0; k < sessions_.size(); ++k) {
         body += k ? ",{" : "{";
-        body += Operation(k, answers.empty() ? std::string() : answers[k], true) + "}";
+        body += Operation(k, answers.empty() ? std::string_view() : answers[k], true);
+        body += '}';
       }
-      return SendHttp("/v1/batch", body + "]}");
+      body += "]}";
+      return SendHttp("/v1/batch", std::move(body));
     }
-    std::string op =
-        Operation(0, answers.empty() ? std::string() : answers[0], mode_ == LoadMode::kWebSocket);
+    std::string op = Operation(0, answers.empty() ? std::string_view() : answers[0],
+                               mode_ == LoadMode::kWebSocket);
     if (mode_ == LoadMode::kWebSocket) return SendWs(R"({"id":1,)" + op + "}");
     // HTTP: the op decides the path; the body carries the op's own fields.
     bool step = last_was_step_[0];
@@ -322,7 +361,7 @@ class Agent : public std::enable_shared_from_this<Agent> {
   uint64_t episode_seed_;
   std::vector<Session> sessions_;
   std::vector<bool> last_was_step_;
-  std::vector<std::string> actions_;
+  std::string action_;
   beast::flat_buffer buffer_;
   http::request<http::string_body> req_;
   http::response<http::string_body> res_;

@@ -1,5 +1,7 @@
 #include "envs/household/household_env.h"
 
+#include <cstring>
+
 #include "core/config.h"
 #include "core/error.h"
 #include "core/text.h"
@@ -7,6 +9,23 @@
 
 namespace turnwise {
 namespace {
+
+// A fast hash of a command's text for the lookup in Step (8 bytes at a time). Equal hashes are
+// confirmed by comparing texts, so its quality affects speed only.
+uint64_t CommandKey(std::string_view text) {
+  uint64_t h = 0x9E3779B97F4A7C15ull ^ text.size();
+  size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, text.data() + i, 8);
+    h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+    h ^= h >> 32;
+  }
+  uint64_t w = 0;
+  std::memcpy(&w, text.data() + i, text.size() - i);
+  h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+  return h ^ (h >> 29);
+}
 
 const ConfigSchema& Schema() {
   static const ConfigSchema schema = [] {
@@ -45,6 +64,7 @@ HouseholdEnv::HouseholdEnv(const Json& config) {
   reward_on_win_ = c["reward_on_win"].get<double>();
   banner_ = c["banner"].get<bool>();
   search_expert_ = c["expert"].get<std::string>() == "search";
+  new_grammar_ = grammar_version_ == "0.4";
 }
 
 HouseholdEnv::~HouseholdEnv() = default;
@@ -99,9 +119,14 @@ StepResult HouseholdEnv::Step(const std::string& action) {
   if (!world_) throw FailedPrecondition("household: Step() before Reset()");
   if (done_) throw FailedPrecondition("household: the episode has finished; reset it first");
   ++steps_;
-  auto feedback = world_->Execute(action, grammar_version_ == "0.4", &actions_);
-  bool valid = feedback.has_value();
-  return MakeStep(valid ? *feedback : "Nothing happens.", valid);
+  const std::string_view command = Trim(action);
+  const uint64_t key = CommandKey(command);
+  for (size_t i = 0; i < actions_.size(); ++i) {
+    if (action_keys_[i] == key && world_->CommandText(actions_[i], new_grammar_) == command) {
+      return MakeStep(world_->Apply(actions_[i], new_grammar_), true);
+    }
+  }
+  return MakeStep("Nothing happens.", false);
 }
 
 StepResult HouseholdEnv::MakeStep(std::string text, bool valid) {
@@ -112,23 +137,27 @@ StepResult HouseholdEnv::MakeStep(std::string text, bool valid) {
   s.truncated = !won_ && steps_ >= max_steps_;
   done_ = s.terminated || s.truncated;
   s.turn = steps_;
-  actions_ = world_->Actions(grammar_version_ == "0.4");
-  s.admissible_actions.reserve(actions_.size());
-  for (const auto& [command, what] : actions_) s.admissible_actions.push_back(command);
+  household::World::ActionTable table = world_->Actions(new_grammar_);
+  actions_ = std::move(table.actions);
+  action_keys_.resize(table.commands.size());
+  for (size_t i = 0; i < table.commands.size(); ++i)
+    action_keys_[i] = CommandKey(table.commands[i]);
+  s.admissible_actions = std::move(table.commands);
   s.anchor_key = text;
   s.observation.text = std::move(text);
-  s.info = {{"won", won_},
-            {"is_action_valid", valid},
-            {"task_score", won_ ? 1.0 : 0.0},
-            {"task_type", world_->task.type},
-            {"task_id", world_->task.id}};
+  // Keys in the object's (sorted) order, each added at the end: no searching, no temporaries.
+  auto& info = s.info.get_ref<Json::object_t&>();
+  info.emplace_hint(info.end(), "is_action_valid", valid);
+  info.emplace_hint(info.end(), "task_id", world_->task.id);
+  info.emplace_hint(info.end(), "task_score", won_ ? 1.0 : 0.0);
+  info.emplace_hint(info.end(), "task_type", world_->task.type);
+  info.emplace_hint(info.end(), "won", won_);
   return s;
 }
 
 std::optional<std::string> HouseholdEnv::ExpertAction() {
   if (!world_ || done_) return std::nullopt;
-  return search_expert_ ? world_->SearchAction(grammar_version_ == "0.4")
-                        : world_->ExpertAction(grammar_version_ == "0.4");
+  return search_expert_ ? world_->SearchAction(new_grammar_) : world_->ExpertAction(new_grammar_);
 }
 
 std::string HouseholdEnv::TaskId() const { return world_ ? world_->task.id : ""; }

@@ -26,6 +26,7 @@
 #ifndef TURNWISE_ENVS_HOUSEHOLD_HOUSEHOLD_ENV_H_
 #define TURNWISE_ENVS_HOUSEHOLD_HOUSEHOLD_ENV_H_
 
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -63,7 +64,12 @@ class HouseholdEnv : public Env {
   bool banner_;
   bool search_expert_ = false;
   std::unique_ptr<household::World> world_;
-  household::World::ActionTable actions_;  // of the current state, kept for the next Step
+  bool new_grammar_ = true;  // grammar_version_ == "0.4"
+  // What the next Step needs of the current state's admissible commands: what each does and a
+  // hash of its text (the texts themselves went out in the StepResult). A command is looked up
+  // by hash and confirmed by comparing it with the matching action's text.
+  std::vector<household::World::Action> actions_;
+  std::vector<uint64_t> action_keys_;
   int64_t steps_ = 0;
   bool done_ = true;
   bool won_ = false;

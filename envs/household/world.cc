@@ -1,7 +1,10 @@
 #include "envs/household/world.h"
 
 #include <algorithm>
-#include <set>
+#include <charconv>
+#include <map>
+#include <string_view>
+#include <unordered_map>
 
 #include "core/error.h"
 #include "core/hash.h"
@@ -74,11 +77,77 @@ const std::vector<ObjectInfo>& Objects() {
   return kObjects;
 }
 
+struct RoomPart {
+  const char* type;
+  int min, max;
+};
+
+const std::map<std::string, std::vector<RoomPart>>& Rooms();
+
+// Dense ids for the type names and the canContain and unseen-combination tables over them. The
+// generator and the command table ask these questions thousands of times per episode, so they
+// are a hash lookup and a table read instead of scans over the string tables above.
+struct Knowledge {
+  std::unordered_map<std::string_view, int> object_id;      // type -> index in Objects()
+  std::unordered_map<std::string_view, int> receptacle_id;  // every receptacle type named
+  std::vector<std::vector<char>> can_contain;               // [receptacle id][object id]
+  std::vector<std::vector<char>> unseen;                    // [receptacle id][object id]
+};
+
+bool UnseenByHash(std::string_view object_type, std::string_view receptacle_type) {
+  // A fixed fifth of the combination space, chosen by a stable hash: the same on every build.
+  std::string key;
+  key.reserve(object_type.size() + 1 + receptacle_type.size());
+  key.append(object_type).append("|").append(receptacle_type);
+  return StableHash64(key) % 5 == 0;
+}
+
+const Knowledge& Known() {
+  static const Knowledge k = [] {
+    Knowledge k;
+    const auto& objects = Objects();
+    for (size_t i = 0; i < objects.size(); ++i) {
+      k.object_id.emplace(objects[i].type, static_cast<int>(i));
+    }
+    auto add = [&](std::string_view r) {
+      k.receptacle_id.emplace(r, static_cast<int>(k.receptacle_id.size()));
+    };
+    for (const auto& [room, parts] : Rooms()) {
+      for (const RoomPart& part : parts) add(part.type);
+    }
+    for (const auto& o : objects) {
+      for (const auto& r : o.receptacles) add(r);
+    }
+    add("desklamp");  // the look_at_obj_in_light "goal" of the unseen split
+    k.can_contain.assign(k.receptacle_id.size(), std::vector<char>(objects.size(), 0));
+    k.unseen.assign(k.receptacle_id.size(), std::vector<char>(objects.size(), 0));
+    for (const auto& [r, rid] : k.receptacle_id) {
+      for (size_t oi = 0; oi < objects.size(); ++oi) {
+        const auto& list = objects[oi].receptacles;
+        k.can_contain[rid][oi] = std::find(list.begin(), list.end(), r) != list.end();
+        k.unseen[rid][oi] = UnseenByHash(objects[oi].type, r);
+      }
+    }
+    return k;
+  }();
+  return k;
+}
+
+int ObjectId(std::string_view type) {
+  const auto& ids = Known().object_id;
+  auto it = ids.find(type);
+  return it == ids.end() ? -1 : it->second;
+}
+
+int ReceptacleId(std::string_view type) {
+  const auto& ids = Known().receptacle_id;
+  auto it = ids.find(type);
+  return it == ids.end() ? -1 : it->second;
+}
+
 const ObjectInfo* FindObject(const std::string& type) {
-  for (const auto& o : Objects()) {
-    if (type == o.type) return &o;
-  }
-  return nullptr;
+  int id = ObjectId(type);
+  return id < 0 ? nullptr : &Objects()[static_cast<size_t>(id)];
 }
 
 bool Has(const std::string& type, unsigned prop) {
@@ -86,10 +155,50 @@ bool Has(const std::string& type, unsigned prop) {
   return o != nullptr && (o->props & prop) != 0;
 }
 
-struct RoomPart {
-  const char* type;
-  int min, max;
+// Text building without temporaries: "type N" names and commands made of literal pieces and
+// names, each in one allocation at most (none when it fits the small-string buffer).
+size_t NumberLength(int n) {
+  char buf[16];
+  return static_cast<size_t>(std::to_chars(buf, buf + sizeof(buf), n).ptr - buf);
+}
+
+void AppendNumber(std::string* out, int n) {
+  char buf[16];
+  out->append(buf, std::to_chars(buf, buf + sizeof(buf), n).ptr);
+}
+
+struct Piece {
+  Piece(const char* t) : text(t) {}
+  Piece(const std::string& t) : text(t) {}
+  Piece(const Receptacle& r) : text(r.type), number(r.number), is_name(true) {}
+  Piece(const Object& o) : text(o.type), number(o.number), is_name(true) {}
+  std::string_view text;
+  int number = 0;
+  bool is_name = false;
 };
+
+size_t Length(std::initializer_list<Piece> pieces) {
+  size_t n = 0;
+  for (const Piece& p : pieces) n += p.text.size() + (p.is_name ? 1 + NumberLength(p.number) : 0);
+  return n;
+}
+
+void Append(std::string* out, std::initializer_list<Piece> pieces) {
+  for (const Piece& p : pieces) {
+    out->append(p.text);
+    if (p.is_name) {
+      out->push_back(' ');
+      AppendNumber(out, p.number);
+    }
+  }
+}
+
+std::string Compose(std::initializer_list<Piece> pieces) {
+  std::string out;
+  out.reserve(Length(pieces));
+  Append(&out, pieces);
+  return out;
+}
 
 const std::map<std::string, std::vector<RoomPart>>& Rooms() {
   static const std::map<std::string, std::vector<RoomPart>> kRooms = {
@@ -130,15 +239,18 @@ std::string Fill(std::string text, const std::string& key, const std::string& va
   return text;
 }
 
-// "a x", "a x, and a y", "a x, a y, and a z"; "nothing" when empty. ALFWorld always writes "a".
-std::string ListText(const std::vector<std::string>& names) {
-  if (names.empty()) return "nothing";
-  std::string out;
-  for (size_t i = 0; i < names.size(); ++i) {
-    if (i > 0) out += (i + 1 == names.size()) ? ", and " : ", ";
-    out += "a " + names[i];
+// Appends "a x", "a x, and a y", "a x, a y, and a z"; "nothing" when empty. ALFWorld always
+// writes "a".
+template <typename Named>
+void AppendList(std::string* out, size_t count, Named&& name_of) {
+  if (count == 0) {
+    out->append("nothing");
+    return;
   }
-  return out;
+  for (size_t i = 0; i < count; ++i) {
+    if (i > 0) out->append(i + 1 == count ? ", and " : ", ");
+    Append(out, {"a ", name_of(i)});
+  }
 }
 
 const char* kHelpText =
@@ -159,22 +271,27 @@ const char* kHelpText =
 }  // namespace
 
 bool CanContain(const std::string& r, const std::string& o) {
-  const ObjectInfo* info = FindObject(o);
-  return info && std::find(info->receptacles.begin(), info->receptacles.end(), r) != info->receptacles.end();
+  int rid = ReceptacleId(r), oid = ObjectId(o);
+  return rid >= 0 && oid >= 0 &&
+         Known().can_contain[static_cast<size_t>(rid)][static_cast<size_t>(oid)];
 }
 bool IsCleanable(const std::string& o) { return Has(o, kClean); }
 bool IsHeatable(const std::string& o) { return Has(o, kHeat); }
 bool IsCoolable(const std::string& o) { return Has(o, kCool); }
 bool IsToggleable(const std::string& o) { return Has(o, kToggle); }
-bool IsPickupable(const std::string& o) { return FindObject(o) != nullptr && !Has(o, kFixed); }
+bool IsPickupable(const std::string& o) {
+  const ObjectInfo* info = FindObject(o);
+  return info != nullptr && (info->props & kFixed) == 0;
+}
 bool IsOpenable(const std::string& r) {
   return r == "fridge" || r == "cabinet" || r == "microwave" || r == "drawer" || r == "safe" ||
          r == "box";
 }
 
 bool IsUnseenCombination(const std::string& object_type, const std::string& receptacle_type) {
-  // A fixed fifth of the combination space, chosen by a stable hash: the same on every build.
-  return StableHash64(object_type + "|" + receptacle_type) % 5 == 0;
+  int rid = ReceptacleId(receptacle_type), oid = ObjectId(object_type);
+  if (rid < 0 || oid < 0) return UnseenByHash(object_type, receptacle_type);
+  return Known().unseen[static_cast<size_t>(rid)][static_cast<size_t>(oid)];
 }
 
 const std::vector<std::string>& TaskTypeNames() {
@@ -240,44 +357,68 @@ World World::Generate(const std::string& split, int64_t index) {
     for (size_t i = 0; i < locs.size(); ++i) w.receptacles[i].loc = locs[i];
 
     auto present = [&](const std::string& type) { return counts.count(type) && counts[type] > 0; };
-    auto receptacles_for = [&](const std::string& object_type, const std::string& exclude) {
+    // By ids: receptacle type id of each receptacle, and the receptacles (in order) that can
+    // hold an object type, other than those of type `exclude` (-1: none excluded).
+    const Knowledge& known = Known();
+    std::vector<int> rids(w.receptacles.size());
+    for (size_t i = 0; i < rids.size(); ++i) rids[i] = ReceptacleId(w.receptacles[i].type);
+    auto can = [&](int rid, int oid) {
+      return rid >= 0 && known.can_contain[static_cast<size_t>(rid)][static_cast<size_t>(oid)];
+    };
+    auto receptacles_for = [&](int oid, int exclude) {
       std::vector<int> out;
-      for (size_t i = 0; i < w.receptacles.size(); ++i) {
-        const auto& r = w.receptacles[i];
-        if (r.type != exclude && CanContain(r.type, object_type)) out.push_back(static_cast<int>(i));
+      for (size_t i = 0; i < rids.size(); ++i) {
+        if (rids[i] != exclude && can(rids[i], oid)) out.push_back(static_cast<int>(i));
       }
       return out;
     };
+    auto fits_somewhere = [&](int oid, int exclude) {
+      for (int rid : rids) {
+        if (rid != exclude && can(rid, oid)) return true;
+      }
+      return false;
+    };
+    struct TypeCount {
+      const std::string* type;
+      int n, rid;
+    };
+    std::vector<TypeCount> count_ids;  // counts, with type ids
+    for (const auto& [type, n] : counts) count_ids.push_back({&type, n, ReceptacleId(type)});
 
     // Candidate (object, goal receptacle) combinations for this task type in this room.
-    std::vector<std::pair<std::string, std::string>> combos;
-    for (const auto& info : Objects()) {
-      std::string o = info.type;
-      if (!IsPickupable(o)) continue;
-      if (task_type == "pick_clean_then_place_in_recep" && !IsCleanable(o)) continue;
-      if (task_type == "pick_heat_then_place_in_recep" && !IsHeatable(o)) continue;
-      if (task_type == "pick_cool_then_place_in_recep" && !IsCoolable(o)) continue;
+    const auto& infos = Objects();
+    const int lamp_rid = ReceptacleId("desklamp");
+    std::vector<std::pair<int, const std::string*>> combos;  // object id, goal type (null: none)
+    for (size_t oi = 0; oi < infos.size(); ++oi) {
+      const int oid = static_cast<int>(oi);
+      const unsigned props = infos[oi].props;
+      if (props & kFixed) continue;
+      if (task_type == "pick_clean_then_place_in_recep" && !(props & kClean)) continue;
+      if (task_type == "pick_heat_then_place_in_recep" && !(props & kHeat)) continue;
+      if (task_type == "pick_cool_then_place_in_recep" && !(props & kCool)) continue;
       if (task_type == "look_at_obj_in_light") {
         if (!present("desk") && !present("sidetable") && !present("dresser")) continue;
-        if (receptacles_for(o, "").empty()) continue;
-        if (IsUnseenCombination(o, "desklamp") != unseen) continue;
-        combos.emplace_back(o, "");
+        if (!fits_somewhere(oid, -1)) continue;
+        if (static_cast<bool>(known.unseen[static_cast<size_t>(lamp_rid)][oi]) != unseen) continue;
+        combos.emplace_back(oid, nullptr);
         continue;
       }
-      for (const auto& [rtype, n] : counts) {
-        if (n == 0 || !CanContain(rtype, o)) continue;
+      for (const auto& [rtype, n, rid] : count_ids) {
+        if (n == 0 || !can(rid, oid)) continue;
         // A state task never asks to leave the object in the appliance that changes it.
-        if (rtype == "microwave" || rtype == "fridge" || rtype == "sinkbasin" ||
-            rtype == "bathtubbasin") {
+        if (*rtype == "microwave" || *rtype == "fridge" || *rtype == "sinkbasin" ||
+            *rtype == "bathtubbasin") {
           if (task_type != "pick_and_place_simple" && task_type != "pick_two_obj_and_place") continue;
         }
-        if (receptacles_for(o, rtype).empty()) continue;  // must start somewhere else
-        if (IsUnseenCombination(o, rtype) != unseen) continue;
-        combos.emplace_back(o, rtype);
+        if (!fits_somewhere(oid, rid)) continue;  // must start somewhere else
+        if (static_cast<bool>(known.unseen[static_cast<size_t>(rid)][oi]) != unseen) continue;
+        combos.emplace_back(oid, rtype);
       }
     }
     if (combos.empty()) continue;
-    auto [obj, recep] = combos[rng.Uniform(combos.size())];
+    const auto [obj_id, recep_type] = combos[rng.Uniform(combos.size())];
+    const std::string obj = infos[static_cast<size_t>(obj_id)].type;
+    const std::string recep = recep_type ? *recep_type : std::string();
     w.task.obj = obj;
     w.task.recep = recep;
     if (task_type == "look_at_obj_in_light") w.task.toggle = "desklamp";
@@ -294,24 +435,23 @@ World World::Generate(const std::string& split, int64_t index) {
     };
     int targets = task_type == "pick_two_obj_and_place" ? 2 + static_cast<int>(rng.Uniform(2))
                                                         : 1 + static_cast<int>(rng.Uniform(2));
-    auto spots = receptacles_for(obj, recep);
+    auto spots = receptacles_for(obj_id, recep_type ? ReceptacleId(recep) : -1);
     for (int k = 0; k < targets; ++k) place(obj, spots[rng.Uniform(spots.size())]);
     if (!w.task.toggle.empty()) {
-      auto lamp_spots = receptacles_for("desklamp", "");
+      auto lamp_spots = receptacles_for(ObjectId("desklamp"), -1);
       place("desklamp", lamp_spots[rng.Uniform(lamp_spots.size())]);
     }
     // Distractors: other object types that fit somewhere in this room.
-    std::vector<std::string> fits;
-    for (const auto& info : Objects()) {
-      std::string o = info.type;
-      if (o == obj || !IsPickupable(o)) continue;
-      if (!receptacles_for(o, "").empty()) fits.push_back(o);
+    std::vector<int> fits;
+    for (size_t oi = 0; oi < infos.size(); ++oi) {
+      if (static_cast<int>(oi) == obj_id || (infos[oi].props & kFixed)) continue;
+      if (fits_somewhere(static_cast<int>(oi), -1)) fits.push_back(static_cast<int>(oi));
     }
     int distractors = static_cast<int>(rng.UniformInt(4, 12));
     for (int k = 0; k < distractors && !fits.empty(); ++k) {
-      std::string o = fits[rng.Uniform(fits.size())];
-      auto where = receptacles_for(o, "");
-      place(o, where[rng.Uniform(where.size())]);
+      const int oid = fits[rng.Uniform(fits.size())];
+      auto where = receptacles_for(oid, -1);
+      place(infos[static_cast<size_t>(oid)].type, where[rng.Uniform(where.size())]);
     }
     const auto& templates = GoalTemplates().at(task_type);
     std::string goal = templates[rng.Uniform(templates.size())];
@@ -323,20 +463,24 @@ World World::Generate(const std::string& split, int64_t index) {
   }
 }
 
-std::string World::ExamineReceptacleText(const Receptacle& r) const {
-  std::vector<std::string> names;
-  for (int i : r.objects) names.push_back(objects[static_cast<size_t>(i)].Name());
+void World::AppendExamineText(const Receptacle& r, std::string* out) const {
+  auto contents = [&](size_t i) -> const Object& {
+    return objects[static_cast<size_t>(r.objects[i])];
+  };
   if (r.openable) {
-    if (!r.open) return "The " + r.Name() + " is closed.";
-    return "The " + r.Name() + " is open. In it, you see " + ListText(names) + ".";
+    if (!r.open) return Append(out, {"The ", r, " is closed."});
+    Append(out, {"The ", r, " is open. In it, you see "});
+  } else {
+    Append(out, {"On the ", r, ", you see "});
   }
-  return "On the " + r.Name() + ", you see " + ListText(names) + ".";
+  AppendList(out, r.objects.size(), contents);
+  out->push_back('.');
 }
 
 std::string World::LookText() const {
   if (location >= 0) {
-    return "You are facing the " + receptacles[static_cast<size_t>(location)].Name() +
-           ". Next to it, you see nothing.";
+    return Compose({"You are facing the ", receptacles[static_cast<size_t>(location)],
+                    ". Next to it, you see nothing."});
   }
   // Receptacle types alphabetically, numbers descending, as ALFWorld lists them.
   std::vector<const Receptacle*> sorted;
@@ -344,154 +488,228 @@ std::string World::LookText() const {
   std::sort(sorted.begin(), sorted.end(), [](const Receptacle* a, const Receptacle* b) {
     return a->type != b->type ? a->type < b->type : a->number > b->number;
   });
-  std::vector<std::string> names;
-  for (const auto* r : sorted) names.push_back(r->Name());
-  return "You are in the middle of a room. Looking quickly around you, you see " +
-         ListText(names) + ".";
+  std::string out = "You are in the middle of a room. Looking quickly around you, you see ";
+  AppendList(&out, sorted.size(), [&](size_t i) -> const Receptacle& { return *sorted[i]; });
+  out.push_back('.');
+  return out;
 }
 
 std::string World::PutCommand(int object, int receptacle, bool new_grammar) const {
-  const std::string o = objects[static_cast<size_t>(object)].Name();
-  const std::string r = receptacles[static_cast<size_t>(receptacle)].Name();
-  return new_grammar ? "move " + o + " to " + r : "put " + o + " in/on " + r;
+  const Object& o = objects[static_cast<size_t>(object)];
+  const Receptacle& r = receptacles[static_cast<size_t>(receptacle)];
+  return new_grammar ? Compose({"move ", o, " to ", r}) : Compose({"put ", o, " in/on ", r});
 }
 
-std::map<std::string, World::Action> World::Actions(bool new_grammar) const {
-  std::map<std::string, Action> a;
+std::string World::CommandText(const Action& a, bool new_grammar) const {
+  auto obj = [&]() -> const Object& { return objects[static_cast<size_t>(a.object)]; };
+  auto rec = [&]() -> const Receptacle& { return receptacles[static_cast<size_t>(a.receptacle)]; };
+  switch (a.kind) {
+    case Action::kGoto:
+      return Compose({"go to ", rec()});
+    case Action::kOpen:
+      return Compose({"open ", rec()});
+    case Action::kClose:
+      return Compose({"close ", rec()});
+    case Action::kTake:
+      return Compose({"take ", obj(), " from ", rec()});
+    case Action::kPut:
+      return PutCommand(a.object, a.receptacle, new_grammar);
+    case Action::kUse:
+      return Compose({"use ", obj()});
+    case Action::kHeat:
+      return Compose({"heat ", obj(), " with ", rec()});
+    case Action::kClean:
+      return Compose({"clean ", obj(), " with ", rec()});
+    case Action::kCool:
+      return Compose({"cool ", obj(), " with ", rec()});
+    case Action::kExamineRecep:
+      return Compose({"examine ", rec()});
+    case Action::kExamineObject:
+      return Compose({"examine ", obj()});
+    case Action::kInventory:
+      return "inventory";
+    case Action::kLook:
+      return "look";
+    case Action::kHelp:
+      return "help";
+  }
+  return "";
+}
+
+World::ActionTable World::Actions(bool new_grammar) const {
+  // Collected in a fixed order, then sorted by command text. Equal commands (none arise from
+  // generated worlds) keep the action added last, as assigning into a map would.
+  std::vector<Action> found;
+  found.reserve(receptacles.size() + 16);
   for (size_t i = 0; i < receptacles.size(); ++i) {
-    if (static_cast<int>(i) != location) {
-      a["go to " + receptacles[i].Name()] = {Action::kGoto, -1, static_cast<int>(i)};
-    }
+    if (static_cast<int>(i) != location) found.push_back({Action::kGoto, -1, static_cast<int>(i)});
   }
-  a["inventory"] = {Action::kInventory};
-  a["look"] = {Action::kLook};
-  if (new_grammar) a["help"] = {Action::kHelp};
-  if (held >= 0) {
-    a["examine " + objects[static_cast<size_t>(held)].Name()] = {Action::kExamineObject, held};
-  }
-  if (location < 0) return a;
-  const Receptacle& r = receptacles[static_cast<size_t>(location)];
-  const std::string rn = r.Name();
-  if (r.openable) {
-    if (r.open) {
-      a["close " + rn] = {Action::kClose, -1, location};
-    } else {
-      a["open " + rn] = {Action::kOpen, -1, location};
-    }
-  }
-  a["examine " + rn] = {Action::kExamineRecep, -1, location};
-  if (r.Accessible()) {
-    for (int oi : r.objects) {
-      const Object& o = objects[static_cast<size_t>(oi)];
-      if (held < 0 && IsPickupable(o.type)) {
-        a["take " + o.Name() + " from " + rn] = {Action::kTake, oi, location};
+  found.push_back({Action::kInventory});
+  found.push_back({Action::kLook});
+  if (new_grammar) found.push_back({Action::kHelp});
+  if (held >= 0) found.push_back({Action::kExamineObject, held});
+  if (location >= 0) {
+    const Receptacle& r = receptacles[static_cast<size_t>(location)];
+    if (r.openable) found.push_back({r.open ? Action::kClose : Action::kOpen, -1, location});
+    found.push_back({Action::kExamineRecep, -1, location});
+    if (r.Accessible()) {
+      for (int oi : r.objects) {
+        const Object& o = objects[static_cast<size_t>(oi)];
+        const ObjectInfo* info = FindObject(o.type);
+        if (held < 0 && info != nullptr && (info->props & kFixed) == 0) {
+          found.push_back({Action::kTake, oi, location});
+        }
+        found.push_back({Action::kExamineObject, oi});
+        if (info != nullptr && (info->props & kToggle)) found.push_back({Action::kUse, oi});
       }
-      a["examine " + o.Name()] = {Action::kExamineObject, oi};
-      if (IsToggleable(o.type)) a["use " + o.Name()] = {Action::kUse, oi};
+    }
+    if (held >= 0) {
+      const Object& h = objects[static_cast<size_t>(held)];
+      const ObjectInfo* info = FindObject(h.type);
+      const unsigned props = info != nullptr ? info->props : 0;
+      if (r.Accessible() && CanContain(r.type, h.type)) {
+        found.push_back({Action::kPut, held, location});
+      }
+      if ((props & kHeat) && r.type == "microwave")
+        found.push_back({Action::kHeat, held, location});
+      if ((props & kClean) && r.type == "sinkbasin") {
+        found.push_back({Action::kClean, held, location});
+      }
+      if ((props & kCool) && r.type == "fridge") found.push_back({Action::kCool, held, location});
     }
   }
-  if (held >= 0) {
-    const Object& h = objects[static_cast<size_t>(held)];
-    if (r.Accessible() && CanContain(r.type, h.type)) {
-      a[PutCommand(held, location, new_grammar)] = {Action::kPut, held, location};
+  std::vector<std::string> texts;
+  texts.reserve(found.size());
+  for (const Action& a : found) texts.push_back(CommandText(a, new_grammar));
+  // Sorted by the first 16 bytes as two big-endian words (the same order as comparing the
+  // bytes), then by the whole text, then by position (stable).
+  struct SortKey {
+    uint64_t head[2];
+    uint32_t index;
+  };
+  std::vector<SortKey> order(found.size());
+  for (size_t i = 0; i < order.size(); ++i) {
+    const std::string& t = texts[i];
+    for (size_t w = 0; w < 2; ++w) {
+      uint64_t v = 0;
+      for (size_t b = 0; b < 8; ++b) {
+        const size_t at = w * 8 + b;
+        v = (v << 8) | (at < t.size() ? static_cast<unsigned char>(t[at]) : 0u);
+      }
+      order[i].head[w] = v;
     }
-    if (r.type == "microwave" && IsHeatable(h.type)) {
-      a["heat " + h.Name() + " with " + rn] = {Action::kHeat, held, location};
-    }
-    if (r.type == "sinkbasin" && IsCleanable(h.type)) {
-      a["clean " + h.Name() + " with " + rn] = {Action::kClean, held, location};
-    }
-    if (r.type == "fridge" && IsCoolable(h.type)) {
-      a["cool " + h.Name() + " with " + rn] = {Action::kCool, held, location};
-    }
+    order[i].index = static_cast<uint32_t>(i);
   }
-  return a;
+  std::sort(order.begin(), order.end(), [&](const SortKey& x, const SortKey& y) {
+    if (x.head[0] != y.head[0]) return x.head[0] < y.head[0];
+    if (x.head[1] != y.head[1]) return x.head[1] < y.head[1];
+    int c = texts[x.index].compare(texts[y.index]);
+    return c < 0 || (c == 0 && x.index < y.index);
+  });
+  ActionTable table;
+  table.commands.reserve(order.size());
+  table.actions.reserve(order.size());
+  for (size_t k = 0; k < order.size(); ++k) {
+    const uint32_t i = order[k].index;
+    if (k + 1 < order.size() && texts[i] == texts[order[k + 1].index]) continue;
+    table.commands.push_back(std::move(texts[i]));
+    table.actions.push_back(found[i]);
+  }
+  return table;
 }
 
 std::vector<std::string> World::Admissible(bool new_grammar) const {
-  std::vector<std::string> out;
-  for (const auto& [command, action] : Actions(new_grammar)) out.push_back(command);
-  return out;  // std::map keeps them sorted and unique
+  return Actions(new_grammar).commands;
 }
 
-std::optional<std::string> World::Execute(const std::string& command, bool new_grammar,
-                                          const ActionTable* current) {
-  ActionTable built;
-  if (current == nullptr) {
-    built = Actions(new_grammar);
-    current = &built;
-  }
-  auto it = current->find(std::string(Trim(command)));
-  if (it == current->end()) return std::nullopt;
-  const Action act = it->second;
+std::optional<std::string> World::Execute(const std::string& command, bool new_grammar) {
+  ActionTable table = Actions(new_grammar);
+  const std::string_view wanted = Trim(command);
+  auto it = std::lower_bound(table.commands.begin(), table.commands.end(), wanted,
+                             [](const std::string& c, std::string_view w) { return c < w; });
+  if (it == table.commands.end() || *it != wanted) return std::nullopt;
+  return Apply(table.actions[static_cast<size_t>(it - table.commands.begin())], new_grammar);
+}
+
+std::string World::Apply(const Action& act, bool new_grammar) {
   auto obj = [&](int i) -> Object& { return objects[static_cast<size_t>(i)]; };
   auto rec = [&](int i) -> Receptacle& { return receptacles[static_cast<size_t>(i)]; };
+  std::string out;
   switch (act.kind) {
     case Action::kGoto: {
       location = act.receptacle;
       const Receptacle& r = rec(location);
-      std::string arrive = new_grammar ? "You arrive at " + r.Name() + "."
-                                       : "You arrive at loc " + std::to_string(r.loc) + ".";
-      return arrive + " " + ExamineReceptacleText(r);
+      out.reserve(128);
+      if (new_grammar) {
+        Append(&out, {"You arrive at ", r, ". "});
+      } else {
+        out.append("You arrive at loc ");
+        AppendNumber(&out, r.loc);
+        out.append(". ");
+      }
+      AppendExamineText(r, &out);
+      return out;
     }
     case Action::kOpen:
       rec(act.receptacle).open = true;
-      return "You open the " + rec(act.receptacle).Name() + ". " +
-             ExamineReceptacleText(rec(act.receptacle));
+      out.reserve(128);
+      Append(&out, {"You open the ", rec(act.receptacle), ". "});
+      AppendExamineText(rec(act.receptacle), &out);
+      return out;
     case Action::kClose:
       rec(act.receptacle).open = false;
-      return "You close the " + rec(act.receptacle).Name() + ".";
+      return Compose({"You close the ", rec(act.receptacle), "."});
     case Action::kTake: {
       auto& list = rec(act.receptacle).objects;
       list.erase(std::find(list.begin(), list.end(), act.object));
       obj(act.object).receptacle = -1;
       held = act.object;
-      return "You pick up the " + obj(act.object).Name() + " from the " +
-             rec(act.receptacle).Name() + ".";
+      return Compose({"You pick up the ", obj(act.object), " from the ", rec(act.receptacle), "."});
     }
     case Action::kPut:
       rec(act.receptacle).objects.push_back(act.object);
       obj(act.object).receptacle = act.receptacle;
       held = -1;
-      return new_grammar ? "You move the " + obj(act.object).Name() + " to the " +
-                               rec(act.receptacle).Name() + "."
-                         : "You put the " + obj(act.object).Name() + " in/on the " +
-                               rec(act.receptacle).Name() + ".";
+      return new_grammar
+                 ? Compose({"You move the ", obj(act.object), " to the ", rec(act.receptacle), "."})
+                 : Compose(
+                       {"You put the ", obj(act.object), " in/on the ", rec(act.receptacle), "."});
     case Action::kUse: {
       Object& o = obj(act.object);
       o.on = !o.on;
-      return std::string(o.on ? "You turn on the " : "You turn off the ") + o.Name() + ".";
+      return Compose({o.on ? "You turn on the " : "You turn off the ", o, "."});
     }
     case Action::kHeat:
       obj(act.object).hot = true;
       obj(act.object).cool = false;
-      return "You heat the " + obj(act.object).Name() + " using the " + rec(act.receptacle).Name() + ".";
+      return Compose({"You heat the ", obj(act.object), " using the ", rec(act.receptacle), "."});
     case Action::kClean:
       obj(act.object).clean = true;
-      return "You clean the " + obj(act.object).Name() + " using the " + rec(act.receptacle).Name() + ".";
+      return Compose({"You clean the ", obj(act.object), " using the ", rec(act.receptacle), "."});
     case Action::kCool:
       obj(act.object).cool = true;
       obj(act.object).hot = false;
-      return "You cool the " + obj(act.object).Name() + " using the " + rec(act.receptacle).Name() + ".";
+      return Compose({"You cool the ", obj(act.object), " using the ", rec(act.receptacle), "."});
     case Action::kExamineRecep:
-      return ExamineReceptacleText(rec(act.receptacle));
+      AppendExamineText(rec(act.receptacle), &out);
+      return out;
     case Action::kExamineObject: {
       const Object& o = obj(act.object);
-      if (o.hot) return "This is a hot " + o.Name() + ".";
-      if (o.cool) return "This is a cold " + o.Name() + ".";
-      if (o.clean) return "This is a clean " + o.Name() + ".";
-      if (IsToggleable(o.type) && o.on) return "This " + o.Name() + " is on.";
-      return "There's nothing special about " + o.Name() + ".";
+      if (o.hot) return Compose({"This is a hot ", o, "."});
+      if (o.cool) return Compose({"This is a cold ", o, "."});
+      if (o.clean) return Compose({"This is a clean ", o, "."});
+      if (IsToggleable(o.type) && o.on) return Compose({"This ", o, " is on."});
+      return Compose({"There's nothing special about ", o, "."});
     }
     case Action::kInventory:
-      if (held < 0) return std::string("You are not carrying anything.");
-      return "You are carrying: a " + obj(held).Name() + ".";
+      if (held < 0) return "You are not carrying anything.";
+      return Compose({"You are carrying: a ", obj(held), "."});
     case Action::kLook:
       return LookText();
     case Action::kHelp:
-      return std::string(kHelpText);
+      return kHelpText;
   }
-  return std::nullopt;
+  return out;
 }
 
 bool World::Satisfied(const Object& o) const {

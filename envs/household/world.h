@@ -4,7 +4,6 @@
 #define TURNWISE_ENVS_HOUSEHOLD_WORLD_H_
 
 #include <cstdint>
-#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -70,18 +69,23 @@ class World {
     int object = -1;
     int receptacle = -1;
   };
-  // The admissible commands of the current state with what each does, sorted by command.
-  using ActionTable = std::map<std::string, Action>;
+  // The admissible commands of the current state, sorted and unique, and what each does
+  // (actions[i] is what commands[i] does).
+  struct ActionTable {
+    std::vector<std::string> commands;
+    std::vector<Action> actions;
+  };
   ActionTable Actions(bool new_grammar) const;
+  // The command text of an action of the current state (the inverse of the table).
+  std::string CommandText(const Action& action, bool new_grammar) const;
 
   // Every admissible command in the current state, sorted (`new_grammar`: ALFWorld >= 0.4).
   std::vector<std::string> Admissible(bool new_grammar) const;
   // Applies an admissible command and returns its feedback; nullopt when the command is not
-  // admissible (the env then answers "Nothing happens."). `current`, when given, must be
-  // Actions(new_grammar) of the current state (the env keeps it from its last step, which
-  // saves rebuilding it).
-  std::optional<std::string> Execute(const std::string& command, bool new_grammar,
-                                     const ActionTable* current = nullptr);
+  // admissible after trimming (the env then answers "Nothing happens.").
+  std::optional<std::string> Execute(const std::string& command, bool new_grammar);
+  // Applies an action taken from Actions(new_grammar) of the current state; returns its feedback.
+  std::string Apply(const Action& action, bool new_grammar);
   bool Won() const;
   // What `look` shows; in the middle of the room at the start.
   std::string LookText() const;
@@ -107,7 +111,8 @@ class World {
   int held = -1;      // object index in hand, -1 = none
 
  private:
-  std::string ExamineReceptacleText(const Receptacle& r) const;
+  // Appends what examining `r` shows ("On the countertop 1, you see a apple 1.").
+  void AppendExamineText(const Receptacle& r, std::string* out) const;
   std::string PutCommand(int object, int receptacle, bool new_grammar) const;
   std::optional<std::string> Approach(int receptacle) const;
   std::string Dispose(int object, int goal, bool new_grammar) const;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "envs/internal/json_scan.h"
 
 namespace turnwise::envs_internal {
 namespace {
@@ -57,6 +58,87 @@ struct Client {
   std::deque<Pending> queue;
   std::vector<std::unique_ptr<Connection>> connections;
 };
+
+// The replies of a batch answer, read without a Json tree: each body is kept as its text (the
+// caller parses it, a step straight into a StepResult). False when the scanner declines the
+// text (malformed, or a shape it does not read: other keys, a non-integer status); the answer
+// then goes through ReadRepliesSlowly.
+bool ReadReplies(std::string_view text, std::vector<BatchReply>* out) {
+  JsonScanner in(text);
+  std::string key;
+  if (!in.Consume('{') || !in.String(&key) || key != "responses" || !in.Consume(':') ||
+      !in.Consume('[')) {
+    return false;
+  }
+  if (!in.Consume(']')) {
+    do {
+      if (!in.Consume('{')) return false;
+      Json status = 0;
+      std::string_view body = "null", error;
+      bool seen_status = false, seen_body = false, seen_error = false;
+      if (!in.Consume('}')) {
+        do {
+          if (!in.String(&key) || !in.Consume(':')) return false;
+          if (key == "status") {
+            if (std::exchange(seen_status, true) || !in.Number(&status) ||
+                !status.is_number_integer() || status.get<int64_t>() < 0 ||
+                status.get<int64_t>() > 999) {
+              return false;
+            }
+          } else if (key == "body") {
+            if (std::exchange(seen_body, true) || !in.SkipValue(&body)) return false;
+          } else if (key == "error") {
+            if (std::exchange(seen_error, true) || !in.SkipValue(&error)) return false;
+          } else {
+            return false;
+          }
+        } while (in.Consume(','));
+        if (!in.Consume('}')) return false;
+      }
+      BatchReply r;
+      r.status = static_cast<int>(status.get<int64_t>());
+      if (r.status >= 200 && r.status < 300) {
+        r.body_text.assign(body);
+      } else {
+        r.error = "HTTP " + std::to_string(r.status);
+        if (!error.empty() && error[0] == '{') {
+          Json e = Json::parse(error, nullptr, /*allow_exceptions=*/false);
+          if (e.is_discarded()) return false;
+          auto message = e.find("message");
+          if (message != e.end()) {
+            if (!message->is_string()) return false;
+            r.error = message->get<std::string>();
+          }
+        }
+      }
+      out->push_back(std::move(r));
+    } while (in.Consume(','));
+    if (!in.Consume(']')) return false;
+  }
+  return in.Consume('}') && in.AtEnd();
+}
+
+// The same through nlohmann, for every answer ReadReplies declines. False when the answer is
+// not a batch answer.
+bool ReadRepliesSlowly(const std::string& text, std::vector<BatchReply>* out) {
+  Json answer = Json::parse(text, nullptr, false);
+  if (!answer.is_object() || !answer.contains("responses") || !answer["responses"].is_array()) {
+    return false;
+  }
+  for (Json& one : answer["responses"]) {
+    BatchReply r;
+    r.status = one.is_object() ? one.value("status", 0) : 0;
+    if (r.status >= 200 && r.status < 300) {
+      r.body_text = DumpJson(one["body"]);
+    } else {
+      r.error = "HTTP " + std::to_string(r.status);
+      if (one.is_object() && one.contains("error") && one["error"].is_object())
+        r.error = one["error"].value("message", r.error);
+    }
+    out->push_back(std::move(r));
+  }
+  return true;
+}
 
 }  // namespace
 
@@ -289,12 +371,12 @@ struct BatchTransport::Impl {
       return Fail(c, conn, BatchReply::Transport::kLost,
                   "HTTP " + std::to_string(status) + " for the batch");
     }
-    Json answer = Json::parse(res.body(), nullptr, false);
     std::vector<Pending> ops = std::move(conn.ops);
     conn.ops.clear();
     conn.busy = false;
     if (status != 200) {
       // The whole batch was refused (401 token, 413 too large, 400): no request of it ran.
+      Json answer = Json::parse(res.body(), nullptr, false);
       std::string message = "HTTP " + std::to_string(status);
       if (answer.is_object() && answer.contains("error") && answer["error"].is_object())
         message = answer["error"].value("message", message);
@@ -306,27 +388,19 @@ struct BatchTransport::Impl {
       }
       return Pump(c);
     }
-    Json* responses = nullptr;
-    if (answer.is_object() && answer.contains("responses") && answer["responses"].is_array())
-      responses = &answer["responses"];
-    if (responses == nullptr || responses->size() != ops.size()) {
+    std::vector<BatchReply> replies;
+    replies.reserve(ops.size());
+    bool read = ReadReplies(res.body(), &replies);
+    if (!read) {
+      replies.clear();
+      read = ReadRepliesSlowly(res.body(), &replies);
+    }
+    if (!read || replies.size() != ops.size()) {
       conn.ops = std::move(ops);
       conn.busy = true;
       return Fail(c, conn, BatchReply::Transport::kLost, "malformed batch answer");
     }
-    for (size_t i = 0; i < ops.size(); ++i) {
-      Json& one = (*responses)[i];
-      BatchReply r;
-      r.status = one.is_object() ? one.value("status", 0) : 0;
-      if (r.status >= 200 && r.status < 300) {
-        r.body = std::move(one["body"]);
-      } else {
-        r.error = "HTTP " + std::to_string(r.status);
-        if (one.is_object() && one.contains("error") && one["error"].is_object())
-          r.error = one["error"].value("message", r.error);
-      }
-      ops[i].done(std::move(r));
-    }
+    for (size_t i = 0; i < ops.size(); ++i) ops[i].done(std::move(replies[i]));
     Pump(c);
   }
 

@@ -52,8 +52,8 @@ struct BatchReply {
   // kNotSent/kLost: what failed ("connect: Connection refused"). kOk with status >= 300: the
   // server's error message for this request.
   std::string error;
-  int status = 0;  // this request's status inside the batch (kOk only)
-  Json body;       // its body when status < 300
+  int status = 0;         // this request's status inside the batch (kOk only)
+  std::string body_text;  // its body's JSON text when status < 300 (valid JSON)
 };
 
 class BatchTransport {

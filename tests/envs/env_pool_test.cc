@@ -164,7 +164,11 @@ TEST(EnvPool, HungCallsTimeOutAndTheSlotIsRenewed) {
 }
 
 TEST(EnvPool, MisuseIsRejected) {
-  EnvPool pool([] { return std::make_unique<HouseholdEnv>(Json::object()); }, 2, {});
+  // Resets that take 50 ms: the first one is certainly still in flight when the second comes
+  // (a household reset alone takes microseconds, which made this a race).
+  EnvPool pool(
+      [] { return EnvRegistry::Make("delayed", {{"env", "household"}, {"reset_ms", 50}}); }, 2,
+      {});
   EXPECT_THROW(pool.Send({5}, {"look"}), InvalidArgument);
   EXPECT_THROW(pool.Send({0, 1}, {"look"}), InvalidArgument);
   pool.SendReset({0}, {{}});

@@ -12,9 +12,11 @@
 #include <boost/beast/websocket.hpp>
 #include <random>
 #include <set>
+#include <sstream>
 #include <thread>
 
 #include "core/error.h"
+#include "core/rng.h"
 #include "envs/registry.h"
 
 namespace turnwise {
@@ -330,6 +332,71 @@ TEST(EnvServer, BatchRunsEachRequestAndIsolatesFailures) {
   EXPECT_EQ(responses[5]["status"], 400);
   ExpectError(c.Post("/v1/batch", R"({"requests": 3})", "application/json"), 400, "bad_request");
   ExpectError(c.Post("/v1/batch", R"({"reqs": []})", "application/json"), 400, "bad_request");
+}
+
+// Differential: batches of plain steps and resets (read by the server's scanner) are answered
+// byte for byte as the same requests carrying an envelope "id" (which only the general,
+// nlohmann path reads), and counted alike in the metrics.
+TEST(EnvServer, BatchFastPathAnswersAsTheGeneralOne) {
+  EnvServer fast_server(Options()), general_server(Options());
+  fast_server.Start();
+  general_server.Start();
+  httplib::Client fast("127.0.0.1", fast_server.port());
+  httplib::Client general("127.0.0.1", general_server.port());
+  std::vector<std::string> ids;
+  for (int i = 0; i < 3; ++i) {
+    ids.push_back(Create(fast));
+    ASSERT_EQ(Create(general), ids.back());
+  }
+  auto post = [](httplib::Client& c, const Json& requests) {
+    auto r = c.Post("/v1/batch", DumpJson(Json{{"requests", requests}}), "application/json");
+    EXPECT_TRUE(r && r->status == 200);
+    return r ? r->body : std::string();
+  };
+  Rng rng(3);
+  std::vector<std::vector<std::string>> admissible(ids.size());
+  for (int round = 0; round < 40; ++round) {
+    Json requests = Json::array();
+    for (size_t k = 0; k < ids.size(); ++k) {
+      Json r = {{"op", "step"}, {"session_id", ids[k]}};
+      if (round % 13 == 0 || admissible[k].empty()) {
+        r = {{"op", "reset"}, {"session_id", ids[k]}, {"seed", round * 7 + k}};
+        if (k == 1) r["task_id"] = "valid_seen/" + std::to_string(round % 140);
+        if (k == 2) r["split"] = round % 2 ? "valid_unseen" : "nonsense";  // 400 every other
+      } else {
+        r["action"] = rng.Uniform(5) == 0 ? std::string("dance \"wildly\" \u00e9")
+                                          : admissible[k][rng.Uniform(admissible[k].size())];
+      }
+      requests.push_back(r);
+    }
+    requests.push_back({{"op", "step"}, {"session_id", "s-404"}, {"action", "look"}});
+    Json with_ids = requests;
+    for (size_t k = 0; k < with_ids.size(); ++k) with_ids[k]["id"] = k;
+    std::string a = post(fast, requests), b = post(general, with_ids);
+    ASSERT_EQ(a, b) << "round " << round;
+    Json answer = Json::parse(a);
+    for (size_t k = 0; k < ids.size(); ++k) {
+      const Json& one = answer["responses"][k];
+      bool playing = one["status"] == 200 && !one["body"]["terminated"].get<bool>() &&
+                     !one["body"]["truncated"].get<bool>();
+      admissible[k] = playing ? one["body"]["admissible_actions"].get<std::vector<std::string>>()
+                              : std::vector<std::string>();
+    }
+  }
+  auto counts = [](httplib::Client& c) {
+    auto r = c.Get("/metrics");
+    std::string lines;
+    std::istringstream in(r ? r->body : "");
+    for (std::string line; std::getline(in, line);) {
+      if (line.rfind("turnwise_env_server_requests_total{", 0) == 0 &&
+          line.find("op=\"metrics\"") == std::string::npos) {
+        lines += line + "\n";
+      }
+    }
+    return lines;
+  };
+  EXPECT_EQ(counts(fast), counts(general));
+  EXPECT_NE(counts(fast).find(R"(op="step",status="404")"), std::string::npos);
 }
 
 // A minimal synchronous WebSocket client for the test.

@@ -3,8 +3,11 @@
 // own binary would do it.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "core/config.h"
 #include "core/error.h"
+#include "core/rng.h"
 #include "envs/env.h"
 #include "envs/registry.h"
 
@@ -137,6 +140,74 @@ TEST(ExampleEnv, DirectJsonTextIsTheSameDocument) {
   EXPECT_EQ(direct, s.ToJson());
   EXPECT_TRUE(direct["reward"].is_number_float());
   EXPECT_EQ(direct["observation"]["vector"][0].get<double>(), static_cast<double>(0.1f));
+}
+
+// FromJsonText against its reference, FromJson(parse(text)): the same step for every document
+// the reference accepts (its fast path or its fallback), an InvalidArgument for every one the
+// reference rejects.
+std::string Outcome(const std::function<StepResult()>& read) {
+  try {
+    StepResult s = read();
+    return turnwise::DumpJson(s.ToJson()) + "|anchor=" + s.anchor_key;
+  } catch (const turnwise::InvalidArgument&) {
+    return "InvalidArgument";
+  }
+}
+
+void ExpectSameAsFromJson(const std::string& text) {
+  std::string want = Outcome([&] {
+    Json j = Json::parse(text, nullptr, false);
+    if (j.is_discarded()) throw turnwise::InvalidArgument("not JSON");
+    return StepResult::FromJson(j);
+  });
+  EXPECT_EQ(Outcome([&] { return StepResult::FromJsonText(text); }), want) << text;
+}
+
+TEST(ExampleEnv, StepFromJsonTextMatchesFromJson) {
+  auto env = turnwise::EnvRegistry::Make("household");
+  turnwise::Rng rng(11);
+  StepResult s = env->Reset({.seed = 5});
+  for (int i = 0; i < 300; ++i) {
+    ExpectSameAsFromJson(s.ToJsonText());
+    ExpectSameAsFromJson(turnwise::DumpJson(s.ToJson(), 2));  // whitespace everywhere
+    s = s.done() ? env->Reset({.seed = static_cast<uint64_t>(i)})
+                 : env->Step(s.admissible_actions[rng.Uniform(s.admissible_actions.size())]);
+  }
+  const std::vector<std::string> documents = {
+      // Other key orders, unknown fields, no optional fields.
+      R"({"turn":3,"info":{},"anchor_key":"a","admissible_actions":[],"truncated":true,)"
+      R"("terminated":false,"reward":-1.5e1,"observation":{"vector":null,"text":"t"}})",
+      R"({"observation":{"text":"t","extra":[1,{"x":null}]},"reward":0,"terminated":false,)"
+      R"("truncated":false,"more":{"a":[true,false,null,"s",-0.0,1E+2]}})",
+      // Escapes, surrogate pairs, raw UTF-8, a nested info value, large and negative numbers.
+      R"({"observation":{"text":"a\"b\\c\/d\b\f\n\r\t\u00e9\ud83d\ude00 €"},)"
+      R"("reward":1,"terminated":true,"truncated":false,"admissible_actions":["\u0041"],)"
+      R"("info":{"won":true,"n":-7,"big":18446744073709551615,"f":0.1,"o":{"k":[1]}},"turn":-2})",
+      // Shapes the fast path leaves to FromJson.
+      R"({"observation":{"text":"t","image_png_base64":"iVBORw0KGgo=","vector":[0.5]},)"
+      R"("reward":true,"terminated":false,"truncated":false,"turn":2.7})",
+      R"({"observation":{"text":"t"},"reward":0,"terminated":false,"truncated":false,)"
+      R"("info":{"a":1,"a":2},"anchor_key":"x","anchor_key":"y"})",
+      R"({"observation":{"text":"t"},"reward":0,"terminated":false,"truncated":false,)"
+      R"("turn":99999999999999999999})",
+      // Errors: missing and mistyped fields, malformed JSON.
+      R"({"observation":{"text":"t"},"reward":0,"terminated":false})",
+      R"({"observation":{"text":3},"reward":0,"terminated":false,"truncated":false})",
+      R"({"observation":{"text":"t"},"reward":0,"terminated":0,"truncated":false})",
+      R"({"observation":{"text":"t"},"reward":0,"terminated":false,"truncated":false,)"
+      R"("admissible_actions":["a",1]})",
+      R"({"observation":{"text":"t"},"reward":0,"terminated":false,"truncated":false,"info":[]})",
+      R"({"observation":{"text":"t"},"reward":0,"terminated":false,"truncated":false} x)",
+      R"({"observation":{"text":"t"},"reward":01,"terminated":false,"truncated":false})",
+      R"({"observation":{"text":"bad \x escape"},"reward":0,"terminated":false,"truncated":false})",
+      R"({"observation":{"text":"lone \udc00"},"reward":0,"terminated":false,"truncated":false})",
+      "{\"observation\":{\"text\":\"bad utf-8 \xff\"},\"reward\":0,\"terminated\":false,"
+      "\"truncated\":false}",
+      "{\"observation\":{\"text\":\"tab\tinside\"},\"reward\":0,\"terminated\":false,"
+      "\"truncated\":false}",
+      R"({"observation":{"text":"t"},"reward":0,"terminated":false,"truncated":false,})", "[]", "",
+      "null", R"({"observation":)"};
+  for (const auto& d : documents) ExpectSameAsFromJson(d);
 }
 
 }  // namespace
