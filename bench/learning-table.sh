@@ -37,13 +37,23 @@ mkdir -p "$out"
 export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2} OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 
 # The value of a metric in the last iteration that has it (from `turnwise runs show`).
-metric() { "$bin" runs show --db "$1" 1 | awk -v k="$2" '$1 == k { v = $2 } END { print (v == "" ? "nan" : v) }'; }
+# (The output is captured first: with pipefail, a reader that stops early would fail the pipe.)
+metric() {
+  local shown
+  shown=$("$bin" runs show --db "$1" 1 2>/dev/null || true)
+  awk -v k="$2" '$1 == k { v = $2 } END { print (v == "" ? "nan" : v) }' <<< "$shown"
+}
+finished() {
+  local shown
+  shown=$("$bin" runs show --db "$1" 1 2>/dev/null || true)
+  grep -Eq '^ *status +finished' <<< "$shown"
+}
 
 for m in $methods; do
   for s in $seeds; do
     db="$out/$m-$s.db"
-    if [[ -f "$db" ]] && "$bin" runs show --db "$db" 1 | grep -q "status *finished"; then continue; fi
-    rm -f "$db" "$db-wal" "$db-shm"
+    if [[ -f "$db" ]] && finished "$db"; then continue; fi
+    rm -rf "$db" "$db-wal" "$db-shm" "$out/runs/$m-seed$s"
     echo "== $m seed $s" >&2
     "$bin" train --config bench/learning/household.json --method "$m" \
       --set "model.checkpoint=$checkpoint" --set "seed=$s" --set "name=$m-seed$s" \
