@@ -1,5 +1,6 @@
 #include "envs/household/household_env.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/config.h"
@@ -41,6 +42,9 @@ const ConfigSchema& Schema() {
            .help = "the scripted expert: oracle (plans over the true state, solves every task) "
                    "or search (decides from observations only; the one to imitate)",
            .choices = {"oracle", "search"}});
+    s.Add("task_types", FieldType::kArray, Json::array(),
+          "only tasks of these types (ALFWorld's env.task_types, by name); empty: all six. "
+          "Task ids then number the tasks of the chosen types");
     return s;
   }();
   return schema;
@@ -65,6 +69,37 @@ HouseholdEnv::HouseholdEnv(const Json& config) {
   banner_ = c["banner"].get<bool>();
   search_expert_ = c["expert"].get<std::string>() == "search";
   new_grammar_ = grammar_version_ == "0.4";
+  const auto& names = household::TaskTypeNames();
+  const Json& types = c["task_types"];
+  for (size_t i = 0; i < types.size(); ++i) {
+    const std::string key = "env.config.task_types[" + std::to_string(i) + "]";
+    if (!types[i].is_string()) throw ConfigError(key, "must be a task type name");
+    const std::string name = types[i].get<std::string>();
+    auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end()) throw ConfigError(key, UnknownNameMessage("task type", name, names));
+    type_positions_.push_back(static_cast<int>(it - names.begin()));
+  }
+  std::sort(type_positions_.begin(), type_positions_.end());
+  type_positions_.erase(std::unique(type_positions_.begin(), type_positions_.end()),
+                        type_positions_.end());
+}
+
+int64_t HouseholdEnv::SplitSize(const std::string& split) const {
+  const int64_t full = household::SplitSize(split);
+  if (type_positions_.empty()) return full;
+  // Task type = full index mod 6 (World::Generate), so each chosen type p has the indices
+  // p, p + 6, ... below `full`.
+  const int64_t cycle = static_cast<int64_t>(household::TaskTypeNames().size());
+  int64_t n = 0;
+  for (int p : type_positions_) n += p < full ? (full - p + cycle - 1) / cycle : 0;
+  return n;
+}
+
+int64_t HouseholdEnv::FullIndex(int64_t index) const {
+  if (type_positions_.empty()) return index;
+  const int64_t m = static_cast<int64_t>(type_positions_.size());
+  const int64_t cycle = static_cast<int64_t>(household::TaskTypeNames().size());
+  return index / m * cycle + type_positions_[static_cast<size_t>(index % m)];
 }
 
 HouseholdEnv::~HouseholdEnv() = default;
@@ -76,9 +111,9 @@ EnvSpec HouseholdEnv::Spec() const {
   spec.description =
       "ALFWorld-style text household tasks: find, clean, heat, cool, place and examine objects "
       "among numbered receptacles.";
-  spec.splits = {{"train", household::SplitSize("train")},
-                 {"valid_seen", household::SplitSize("valid_seen")},
-                 {"valid_unseen", household::SplitSize("valid_unseen")}};
+  spec.splits = {{"train", SplitSize("train")},
+                 {"valid_seen", SplitSize("valid_seen")},
+                 {"valid_unseen", SplitSize("valid_unseen")}};
   spec.max_turns = max_steps_;
   spec.action_format = "one admissible command, e.g. 'go to countertop 1' or 'take apple 1 from "
                        "countertop 1'";
@@ -104,9 +139,15 @@ StepResult HouseholdEnv::Reset(const ResetOptions& options) {
       throw InvalidArgument("household task id '" + options.task_id + "' has no task number");
     }
   } else {
-    index = static_cast<int64_t>(options.seed % static_cast<uint64_t>(household::SplitSize(split)));
+    index = static_cast<int64_t>(options.seed % static_cast<uint64_t>(SplitSize(split)));
   }
-  world_ = std::make_unique<household::World>(household::World::Generate(split, index));
+  const int64_t size = SplitSize(split);
+  if (!type_positions_.empty() && (index < 0 || index >= size)) {
+    throw InvalidArgument("task index " + std::to_string(index) + " is outside " + split +
+                          " of the configured task types (0.." + std::to_string(size - 1) + ")");
+  }
+  world_ = std::make_unique<household::World>(household::World::Generate(split, FullIndex(index)));
+  world_->task.id = split + "/" + std::to_string(index);
   steps_ = 0;
   done_ = false;
   won_ = false;

@@ -22,6 +22,10 @@
 // banner (bool: start the first observation with TextWorld's welcome line, as verl-agent
 // shows it; AgentGym and ReAct drop it), expert ("oracle": plans over the hidden state and
 // solves every task; "search": decides from observations only, see World::SearchAction).
+// task_types (array of type names, default []: all six; ALFWorld's env.task_types): only
+// tasks of these types; each split then holds its tasks of those types, in order, and "train/i"
+// is the i-th of them (as ALFWorld indexes its filtered game list). With a single type the
+// model sees one goal structure, which is what a 2-core warm start can learn (configs/demo.json).
 // Unknown keys fail with ConfigError.
 #ifndef TURNWISE_ENVS_HOUSEHOLD_HOUSEHOLD_ENV_H_
 #define TURNWISE_ENVS_HOUSEHOLD_HOUSEHOLD_ENV_H_
@@ -57,6 +61,10 @@ class HouseholdEnv : public Env {
 
  private:
   StepResult MakeStep(std::string text, bool valid);
+  // The size of a split with the configured task types.
+  int64_t SplitSize(const std::string& split) const;
+  // The index in the full split of the configured split's task `index`.
+  int64_t FullIndex(int64_t index) const;
 
   std::string grammar_version_;
   int64_t max_steps_;
@@ -73,6 +81,7 @@ class HouseholdEnv : public Env {
   int64_t steps_ = 0;
   bool done_ = true;
   bool won_ = false;
+  std::vector<int> type_positions_;  // positions in TaskTypeNames(), sorted; empty = all
 };
 
 }  // namespace turnwise

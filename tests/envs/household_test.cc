@@ -340,6 +340,39 @@ TEST(Household, TaskTypesAreBalancedAndGoalTextsFollowTemplates) {
   for (const auto& t : HouseholdEnv::TaskTypes()) EXPECT_EQ(counts[t], 100) << t;
 }
 
+TEST(Household, TaskTypesConfigKeepsOnlyThoseTasksInOrder) {
+  HouseholdEnv env(Json{{"task_types", {"pick_heat_then_place_in_recep", "pick_and_place_simple"}}});
+  EnvSpec spec = env.Spec();
+  // valid_seen has 140 tasks; types cycle with period 6: positions 0 and 3 -> 24 + 23.
+  EXPECT_EQ(spec.splits.at("valid_seen"), 24 + 23);
+  EXPECT_EQ(spec.splits.at("train"), 593 + 592);  // 3553 = 6 * 592 + 1
+  EXPECT_EQ(spec.splits.at("valid_unseen"), 23 + 22);
+  // The i-th task is the i-th of the chosen types in the full split: full indices 0, 3, 6, 9...
+  for (int i = 0; i < 47; ++i) {
+    StepResult s = env.Reset({.task_id = "valid_seen/" + std::to_string(i)});
+    const World full = World::Generate("valid_seen", i / 2 * 6 + (i % 2 == 0 ? 0 : 3));
+    EXPECT_EQ(env.TaskId(), "valid_seen/" + std::to_string(i));
+    EXPECT_EQ(env.TaskType(), full.task.type);
+    EXPECT_NE(s.observation.text.find("Your task is to: " + full.task.goal_text + "."),
+              std::string::npos);
+  }
+  EXPECT_THROW(env.Reset({.task_id = "valid_seen/47"}), InvalidArgument);
+  // Seeded resets stay inside the configured split.
+  for (uint64_t seed = 0; seed < 200; ++seed) {
+    env.Reset({.seed = seed, .split = "train"});
+    EXPECT_TRUE(env.TaskType() == "pick_and_place_simple" ||
+                env.TaskType() == "pick_heat_then_place_in_recep") << env.TaskType();
+  }
+  try {
+    HouseholdEnv bad(Json{{"task_types", {"pick_and_place_simple", "pick_and_place"}}});
+    FAIL();
+  } catch (const ConfigError& e) {
+    EXPECT_EQ(e.key_path(), "env.config.task_types[1]");
+    EXPECT_NE(std::string(e.what()).find("unknown task type 'pick_and_place'"), std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Household, ValidUnseenCombinationsNeverAppearInTrain) {
   std::set<std::pair<std::string, std::string>> train, unseen;
   auto key = [](const World& w) {
