@@ -89,7 +89,8 @@ ConfigSchema BuildSchema() {
          .help = "turns per demonstration episode; 0 = the env's limit", .min = 0.0});
   s.Add({.path = "data.think", .type = FieldType::kString, .default_value = "task",
          .help = "the <think> text of targets: task (restate the goal), verb (a phrase per "
-                 "command), none", .choices = ThinkStyles()});
+                 "command), observe (the goal and the current observation restated), none",
+         .choices = ThinkStyles()});
   s.Add({.path = "prompt.history_length", .type = FieldType::kInt, .default_value = 2,
          .help = "turns of history in each prompt (k, 0 none, -1 all)", .min = -1.0});
   s.Add({.path = "tokenizer.path", .type = FieldType::kString, .default_value = "",
@@ -315,12 +316,26 @@ std::vector<Demonstration> CollectDemonstrations(const DemoCollectionOptions& o,
 }
 
 const std::vector<std::string>& ThinkStyles() {
-  static const std::vector<std::string> kStyles = {"task", "verb", "none"};
+  static const std::vector<std::string> kStyles = {"task", "verb", "observe", "none"};
   return kStyles;
 }
 
-std::string ThinkText(const std::string& style, const std::string& task, const std::string& action) {
+std::string ThinkText(const std::string& style, const std::string& task, const std::string& action,
+                      const std::string& observation) {
   if (style == "none") return "";
+  if (style == "observe") {
+    // The goal, then the current observation restated (one line): a small model copies the
+    // receptacle and object numbers from its own reasoning, a few tokens back, instead of
+    // finding them in a long prompt. The first observation (the room and the goal) is not
+    // restated.
+    std::string think = task.empty() ? std::string() : "My task: " + task + ".";
+    std::string now(Trim(observation));
+    if (now.empty() || now.find("Your task is to:") != std::string::npos) return think;
+    for (char& c : now) {
+      if (c == '\n' || c == '\r' || c == '\t') c = ' ';
+    }
+    return think.empty() ? "Now: " + now : think + " Now: " + now;
+  }
   if (style == "task" && !task.empty()) return "My task: " + task + ".";
   if (style != "task" && style != "verb") {
     throw InvalidArgument(UnknownNameMessage("think style", style, ThinkStyles()));
@@ -348,7 +363,7 @@ SftExample MakeSftExample(const Tokenizer& tokenizer, const Demonstration& demo,
   SftExample e;
   e.prompt = BuildPromptTokens(tokenizer, InputOf(demo, &step), prompt_options);
   e.response = EncodeResponse(
-      tokenizer, TargetResponse(ThinkText(think_style, demo.task, demo.action), demo.action),
+      tokenizer, TargetResponse(ThinkText(think_style, demo.task, demo.action, demo.observation), demo.action),
       /*end_turn=*/true);
   return e;
 }
@@ -358,7 +373,7 @@ std::string DemonstrationText(const Demonstration& demo, const PromptOptions& pr
   StepResult step;
   const std::string user = RenderUserPrompt(InputOf(demo, &step), prompt_options);
   return RenderChatML({{"system", LmSystemMessage()}, {"user", user}}, true) +
-         TargetResponse(ThinkText(think_style, demo.task, demo.action), demo.action) +
+         TargetResponse(ThinkText(think_style, demo.task, demo.action, demo.observation), demo.action) +
          std::string(kChatMLEnd) + "\n";
 }
 

@@ -109,9 +109,13 @@ std::vector<Demonstration> CollectDemonstrations(const DemoCollectionOptions& op
 //           copy the object and receptacle names from a few tokens back instead of hundreds
 //           (falls back to "verb" when the task is empty);
 //   "verb"  a fixed phrase per command verb ("go to" -> "The next thing I need is elsewhere.");
+//   "observe" "My task: <task>. Now: <observation>" — the goal and the current observation
+//           (one line; not on the first turn, whose observation is the room) so that the
+//           numbers of the next command are copied from a few tokens back;
 //   "none"  empty.
 // Throws InvalidArgument for another style.
-std::string ThinkText(const std::string& style, const std::string& task, const std::string& action);
+std::string ThinkText(const std::string& style, const std::string& task, const std::string& action,
+                      const std::string& observation = "");
 const std::vector<std::string>& ThinkStyles();
 // "<think>" + think + "</think><action>" + action + "</action>".
 std::string TargetResponse(const std::string& think, const std::string& action);

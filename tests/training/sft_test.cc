@@ -169,12 +169,20 @@ TEST(SftTargets, ThinkTextIsShortAndTheResponseHasTheFormat) {
   EXPECT_EQ(ThinkText("task", "", "go to desk 1"), ThinkText("verb", "", "go to desk 1"));
   EXPECT_EQ(ThinkText("none", "put a mug in shelf", "look"), "");
   EXPECT_THROW(ThinkText("long", "", "look"), InvalidArgument);
+  EXPECT_EQ(ThinkText("observe", "put a mug in shelf", "open cabinet 2",
+                      "You arrive at cabinet 2.\nThe cabinet 2 is closed.\n"),
+            "My task: put a mug in shelf. Now: You arrive at cabinet 2. The cabinet 2 is closed.");
+  // The first observation (room and goal) is not restated; without a task only the observation.
+  EXPECT_EQ(ThinkText("observe", "put a mug in shelf", "go to shelf 1",
+                      "You are in the middle of a room.\n\nYour task is to: put a mug in shelf."),
+            "My task: put a mug in shelf.");
+  EXPECT_EQ(ThinkText("observe", "", "look", "Nothing happens."), "Now: Nothing happens.");
   for (const char* a : {"go to desk 1", "open drawer 2", "take mug 1 from desk 1",
                         "move mug 1 to shelf 1", "heat mug 1 with microwave 1", "use desklamp 1",
                         "look"}) {
     for (const std::string& style : ThinkStyles()) {
-      const std::string think = ThinkText(style, "put a mug in shelf", a);
-      EXPECT_LE(think.size(), 40u) << a;
+      const std::string think = ThinkText(style, "put a mug in shelf", a, "Nothing happens.");
+      EXPECT_LE(think.size(), style == "observe" ? 60u : 40u) << a;
       ProjectedAction p = ProjectAction(TargetResponse(think, a), {a});
       EXPECT_EQ(p.format_valid && p.admissible, true) << a;
       EXPECT_EQ(p.action, a);
