@@ -2,6 +2,7 @@
 
 #include <array>
 #include <deque>
+#include <filesystem>
 #include <fstream>
 #include <unordered_map>
 #include <utility>
@@ -337,6 +338,12 @@ void ParsePreTokenizer(const Errors& errors, const Json& p, const std::string& p
 }  // namespace
 
 Tokenizer Tokenizer::FromFile(const std::string& path) {
+  // A checkpoint folder names its tokenizer.json, as Hugging Face's from_pretrained accepts.
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec) &&
+      std::filesystem::exists(std::filesystem::path(path) / "tokenizer.json", ec)) {
+    return FromFile((std::filesystem::path(path) / "tokenizer.json").string());
+  }
   return FromJson(ReadJsonFile(path), path);
 }
 

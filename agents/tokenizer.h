@@ -80,7 +80,7 @@ struct EncodeOptions {
 
 class Tokenizer {
  public:
-  // Loads a tokenizer.json file. Throws IoError when it cannot be read and InvalidArgument
+  // Loads a tokenizer.json file, or the tokenizer.json of a folder (a checkpoint). Throws IoError when it cannot be read and InvalidArgument
   // (message starts with the path) when it is malformed or uses an unsupported component.
   static Tokenizer FromFile(const std::string& path);
   // Builds from a parsed document; `source` names it in error messages.

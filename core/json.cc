@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -119,6 +120,10 @@ Json ParseJson(std::string_view text, std::string_view source) {
 }
 
 Json ReadJsonFile(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    throw InvalidArgument("'" + path + "' is a directory, not a JSON file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     throw IoError("cannot read '" + path + "': " + std::strerror(errno));

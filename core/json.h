@@ -20,7 +20,7 @@ std::string DumpJson(const Json& value, int indent = -1);
 Json ParseJson(std::string_view text, std::string_view source = "json");
 
 // Reads and parses a file (comments allowed). Throws IoError naming the path when it cannot be
-// read, InvalidArgument naming the path when it does not parse.
+// read, InvalidArgument naming the path when it is a directory or does not parse.
 Json ReadJsonFile(const std::string& path);
 
 // Appends `text` as a JSON string literal (quotes included), escaped as DumpJson does: `"`, `\`

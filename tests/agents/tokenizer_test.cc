@@ -208,6 +208,22 @@ TEST(Tokenizer, SaveLoadGivesIdenticalEncodings) {
   t.Save(path);
   const Tokenizer loaded = Tokenizer::FromFile(path);
   std::filesystem::remove(path);
+  // A checkpoint folder stands for its tokenizer.json; a folder without one is a clear error.
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() / "turnwise_tokenizer_test_dir";
+  std::filesystem::create_directories(dir);
+  try {
+    Tokenizer::FromFile(dir.string());
+    FAIL() << "expected InvalidArgument";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("is a directory, not a JSON file"), std::string::npos)
+        << e.what();
+  }
+  t.Save((dir / "tokenizer.json").string());
+  const Tokenizer from_dir = Tokenizer::FromFile(dir.string());
+  std::filesystem::remove_all(dir);
+  EXPECT_EQ(from_dir.VocabSize(), t.VocabSize());
+  for (const std::string& doc : SmallCorpus()) ASSERT_EQ(from_dir.Encode(doc), t.Encode(doc));
   EXPECT_EQ(loaded.Pattern(), PreTokenizerPattern::kGpt2);
   EXPECT_EQ(loaded.VocabSize(), t.VocabSize());
   for (const std::string& doc : SmallCorpus()) ASSERT_EQ(loaded.Encode(doc), t.Encode(doc));
