@@ -1,9 +1,10 @@
-// Small text utilities shared by every module: splitting, joining, trimming, edit distance and
-// "did you mean" lookups. All functions are pure and thread-safe.
+// Small text utilities shared by every module: splitting, joining, trimming, edit distance,
+// "did you mean" lookups and UTF-8 encoding. All functions are pure and thread-safe.
 #ifndef TURNWISE_CORE_TEXT_H_
 #define TURNWISE_CORE_TEXT_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -35,6 +36,10 @@ std::optional<std::string> NearestName(std::string_view name,
 // Formats a byte count / duration / rate for humans: "1.5 MiB", "2m05s", "12.3k/s".
 std::string HumanDuration(double seconds);
 std::string HumanCount(double value);
+
+// Appends the UTF-8 form (1-4 bytes) of `code_point` (at most U+10FFFF; surrogates are encoded
+// as they are, as JSON's \u escapes of lone surrogates need).
+void AppendUtf8(uint32_t code_point, std::string* out);
 
 }  // namespace turnwise
 

@@ -25,6 +25,7 @@
 #include "core/error.h"
 #include "core/json.h"
 #include "core/rng.h"
+#include "core/text.h"
 #include "envs/env_pool.h"
 #include "envs/env_server.h"
 #include "envs/remote_env.h"
@@ -74,19 +75,6 @@ bool BoolValue(std::string_view s, std::string_view quoted) {
   return i != std::string::npos && s.compare(i, 4, "true") == 0;
 }
 
-void AppendUtf8(std::string* out, uint32_t cp) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
-}
-
 // Reads a JSON string literal at s[i] (the opening quote); returns the position after it.
 size_t ReadString(std::string_view s, size_t i, std::string* out) {
   out->clear();
@@ -117,8 +105,8 @@ size_t ReadString(std::string_view s, size_t i, std::string* out) {
         break;
       case 'u':
         if (i + 4 < s.size()) {
-          AppendUtf8(
-              out, static_cast<uint32_t>(std::stoul(std::string(s.substr(i + 1, 4)), nullptr, 16)));
+          AppendUtf8(static_cast<uint32_t>(std::stoul(std::string(s.substr(i + 1, 4)), nullptr, 16)),
+                     out);
           i += 4;
         }
         break;

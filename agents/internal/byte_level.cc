@@ -22,7 +22,7 @@ const Tables& GetTables() {
     for (int b = 0; b < 256; ++b) {
       const bool printable = (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || b >= 0xAE;
       const uint32_t cp = printable ? static_cast<uint32_t>(b) : next++;
-      AppendUtf8(cp, &t.to_char[b]);
+      AppendUnit(cp, &t.to_char[b]);
       t.from_code_point[cp] = b;
     }
     return t;

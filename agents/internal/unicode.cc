@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "agents/internal/unicode_tables.h"
+#include "core/text.h"
 
 namespace turnwise::tokenizer_internal {
 namespace {
@@ -135,23 +136,11 @@ uint32_t DecodeUtf8(std::string_view text, size_t pos, size_t* length) {
   return kInvalidByteBase + b0;
 }
 
-void AppendUtf8(uint32_t cp, std::string* out) {
+void AppendUnit(uint32_t cp, std::string* out) {
   if (cp >= kInvalidByteBase) {
     out->push_back(static_cast<char>(cp - kInvalidByteBase));
-  } else if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
   } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+    AppendUtf8(cp, out);
   }
 }
 
@@ -228,7 +217,7 @@ bool ToNfc(std::string_view text, std::string* out) {
   }
   out->clear();
   out->reserve(text.size() + 8);
-  for (uint32_t cp : result) AppendUtf8(cp, out);
+  for (uint32_t cp : result) AppendUnit(cp, out);
   return true;
 }
 

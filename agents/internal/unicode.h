@@ -20,7 +20,7 @@ inline constexpr uint32_t kInvalidByteBase = 0x110000;
 uint32_t DecodeUtf8(std::string_view text, size_t pos, size_t* length);
 
 // Appends the UTF-8 form of `code_point`, or the raw byte for an invalid unit.
-void AppendUtf8(uint32_t code_point, std::string* out);
+void AppendUnit(uint32_t code_point, std::string* out);
 
 enum CharFlag : uint8_t {
   kLetter = 1,       // general category L*

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/text.h"
+
 namespace turnwise::envs_internal {
 namespace {
 
@@ -30,24 +32,6 @@ size_t Utf8Length(std::string_view s, size_t i) {
     if ((byte(i + k) & 0xC0) != 0x80) return 0;
   }
   return n;
-}
-
-void AppendUtf8(std::string* out, uint32_t cp) {
-  if (cp < 0x80) {
-    out->push_back(static_cast<char>(cp));
-  } else if (cp < 0x800) {
-    out->push_back(static_cast<char>(0xC0 | (cp >> 6)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else if (cp < 0x10000) {
-    out->push_back(static_cast<char>(0xE0 | (cp >> 12)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  } else {
-    out->push_back(static_cast<char>(0xF0 | (cp >> 18)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
-    out->push_back(static_cast<char>(0x80 | (cp & 0x3F)));
-  }
 }
 
 bool IsDigit(char c) { return c >= '0' && c <= '9'; }
@@ -152,7 +136,7 @@ bool ScanString(std::string_view s, size_t* pos, std::string* out) {
     } else if (cp >= 0xDC00 && cp <= 0xDFFF) {
       return false;
     }
-    if (out) AppendUtf8(out, cp);
+    if (out) AppendUtf8(cp, out);
   }
 }
 

@@ -43,5 +43,17 @@ TEST(Text, HumanFormats) {
   EXPECT_EQ(HumanCount(0.5), "0.50");
 }
 
+TEST(Text, AppendUtf8WritesOneToFourBytes) {
+  std::string out;
+  for (uint32_t cp : {0x24u, 0xA2u, 0x20ACu, 0x10348u, 0x7Fu, 0x80u, 0x7FFu, 0x800u, 0xFFFFu, 0x10000u,
+                      0x10FFFFu}) {
+    AppendUtf8(cp, &out);
+  }
+  // $, ¢, €, 𐍈 (Wikipedia's UTF-8 examples), then the boundaries of each length.
+  EXPECT_EQ(out,
+            "\x24" "\xC2\xA2" "\xE2\x82\xAC" "\xF0\x90\x8D\x88" "\x7F" "\xC2\x80" "\xDF\xBF"
+            "\xE0\xA0\x80" "\xEF\xBF\xBF" "\xF0\x90\x80\x80" "\xF4\x8F\xBF\xBF");
+}
+
 }  // namespace
 }  // namespace turnwise
