@@ -153,7 +153,7 @@ TEST(MethodConfig, InvalidCombinationsNameTheKey) {
 }
 
 // The shipped run configs stay valid as the schemas evolve: the main job (its warm start is an
-// SFT config) and the household SFT recipe.
+// SFT config), the household SFT recipes and the learning benchmarks' base configs.
 TEST(ShippedConfigs, DemoAndSftRecipeValidate) {
   const fs::path configs = fs::path(TURNWISE_SOURCE_DIR) / "configs";
   Json demo = ReadJsonFile((configs / "demo.json").string());
@@ -164,6 +164,16 @@ TEST(ShippedConfigs, DemoAndSftRecipeValidate) {
   EXPECT_NO_THROW(SftConfigSchema().Validate(demo["warm_start"]));
   EXPECT_EQ(demo["warm_start"]["env"]["config"]["expert"], "search");
   EXPECT_NO_THROW(SftConfigSchema().Validate(ReadJsonFile((configs / "sft_household.json").string())));
+  const Json pick = ReadJsonFile((configs / "sft_household_pick.json").string());
+  EXPECT_NO_THROW(SftConfigSchema().Validate(pick));
+  EXPECT_EQ(pick["data"]["think"], "observe");
+  // The learning benchmarks' RL configs (bench/learning) resolve too.
+  const fs::path bench = fs::path(TURNWISE_SOURCE_DIR) / "bench" / "learning";
+  for (const char* name : {"household.json", "household_pick.json"}) {
+    Json c = ReadJsonFile((bench / name).string());
+    c["algorithm"]["preset"] = c["algorithm"].value("preset", "grpo");
+    EXPECT_NO_THROW(ResolveTrainConfig(c)) << name;
+  }
 }
 
 }  // namespace
