@@ -34,6 +34,8 @@ ConfigSchema LmPolicyOptions::Schema() {
          .help = "tokens generated per turn at most", .min = 1.0});
   s.Add({.path = "history_length", .type = FieldType::kInt, .default_value = 2,
          .help = "turns of history in the prompt: k, 0 none, -1 all", .min = -1.0});
+  s.Add({.path = "restate_task", .type = FieldType::kBool, .default_value = false,
+         .help = "repeat the task after the admissible actions (as the model was trained)"});
   s.Add({.path = "threads", .type = FieldType::kInt, .default_value = 0,
          .help = "LibTorch intra-op threads while acting; 0 = leave as is", .min = 0.0});
   s.Add({.path = "seed", .type = FieldType::kInt, .default_value = 0,
@@ -59,6 +61,7 @@ LmPolicyOptions LmPolicyOptions::FromJson(const Json& config) {
   o.top_k = c["top_k"].get<int64_t>();
   o.max_new_tokens = c["max_new_tokens"].get<int64_t>();
   o.history_length = c["history_length"].get<int>();
+  o.restate_task = c["restate_task"].get<bool>();
   o.threads = c["threads"].get<int>();
   o.seed = c["seed"].get<uint64_t>();
   o.device = c["device"].get<std::string>();
@@ -70,6 +73,7 @@ Json LmPolicyOptions::ToJson() const {
   return {{"checkpoint", checkpoint},         {"temperature", temperature},
           {"top_p", top_p},                   {"top_k", top_k},
           {"max_new_tokens", max_new_tokens}, {"history_length", history_length},
+          {"restate_task", restate_task},
           {"threads", threads},               {"seed", seed},
           {"device", device},                 {"dtype", dtype}};
 }
@@ -161,6 +165,7 @@ void LmPolicy::set_options(const LmPolicyOptions& options) {
 PromptOptions LmPolicy::prompt_options() const {
   PromptOptions p;
   p.history_length = options_.history_length;
+  p.restate_task = options_.restate_task;
   return p;
 }
 

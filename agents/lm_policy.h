@@ -48,6 +48,7 @@ struct LmPolicyOptions {
   int64_t top_k = 0;           // 0 = off
   int64_t max_new_tokens = 64; // per turn; a longer response is cut (and its action projected)
   int history_length = 2;      // PromptOptions::history_length (-1 full, 0 none, k last k)
+  bool restate_task = false;   // PromptOptions::restate_task
   int threads = 0;             // LibTorch intra-op threads for Act(); 0 = leave as is
   uint64_t seed = 0;           // mixed into every input's seed
   std::string device = "cpu";  // TransformerLMOptions

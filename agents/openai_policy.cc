@@ -64,6 +64,10 @@ const ConfigSchema& Schema() {
            .default_value = 2,
            .help = "turns of history in the prompt (0 none, -1 all)",
            .min = -1.0});
+    s.Add({.path = "restate_task",
+           .type = FieldType::kBool,
+           .default_value = false,
+           .help = "repeat the task after the admissible actions"});
     s.Add("request_logprobs", FieldType::kBool, false, "ask for per-token logprobs");
     s.Add({.path = "timeout_s",
            .type = FieldType::kNumber,
@@ -190,6 +194,7 @@ class OpenAIPolicy : public Policy {
         retries_(c["retries"].get<int>()),
         backoff_s_(c["backoff_s"].get<double>()) {
     prompt_options_.history_length = c["history_length"].get<int>();
+    prompt_options_.restate_task = c["restate_task"].get<bool>();
     sampling_ = {{"model", model_},
                  {"temperature", c["temperature"]},
                  {"top_p", c["top_p"]},

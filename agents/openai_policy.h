@@ -32,6 +32,7 @@
 //                    seeds differ; -1 sends no seed. (Servers only promise best-effort
 //                    determinism for a seed; batching on the server can still change outputs.)
 //   history_length   2. PromptOptions::history_length (k last turns; 0 none; -1 all).
+//   restate_task     false. PromptOptions::restate_task.
 //   request_logprobs false. Send "logprobs": true and fill PolicyOutput::logprobs.
 //   timeout_s        120. Connect, read and write timeout of one request. The server sends
 //                    nothing until generation ends, so this bounds one generation.

@@ -79,6 +79,17 @@ std::string RenderAdmissible(const std::vector<std::string>& actions, bool hide_
   return Join(quoted, "\n ");
 }
 
+namespace {
+
+// The admissible actions, the restated task when asked, the format instruction.
+std::string Closing(const std::string& actions, const std::string& task, const PromptOptions& options) {
+  std::string out = "\nThe admissible actions in this situation are: [" + actions + "].\n\n";
+  if (options.restate_task && !task.empty()) out += "Remember, your task is to: " + task + ".\n";
+  return out + kFormatInstruction;
+}
+
+}  // namespace
+
 std::string RenderStepPrompt(const std::string& env, const std::string& task,
                              const std::vector<HistoryEntry>& history,
                              const std::string& observation,
@@ -97,8 +108,7 @@ std::string RenderStepPrompt(const std::string& env, const std::string& task,
     return out + "\nYou have taken " + std::to_string(history.size()) +
            " step(s) so far. You are now at step " + std::to_string(history.size() + 1) +
            " and your current observation is: " + observation +
-           "\nThe admissible actions in this situation are: [" + actions + "].\n\n" +
-           kFormatInstruction;
+           Closing(actions, task, options);
   }
   size_t k = options.history_length < 0
                  ? history.size()
@@ -111,8 +121,7 @@ std::string RenderStepPrompt(const std::string& env, const std::string& task,
          std::to_string(k) + " observation(s) and the action(s) you took:\n" +
          RenderHistory(recent, first) + "\nYou are now at step " +
          std::to_string(history.size() + 1) + " and your current observation is: " + observation +
-         "\nThe admissible actions in this situation are: [" + actions + "].\n\n" +
-         kFormatInstruction;
+         Closing(actions, task, options);
   return out;
 }
 

@@ -24,6 +24,11 @@ struct PromptOptions {
   int history_length = 2;
   // Drop the "help" command from the admissible list, as verl-agent does.
   bool hide_help = true;
+  // Repeat the task after the admissible actions, just before the format instruction, on every
+  // turn but the first (whose observation ends with the task). Off: verl-agent's layout, where
+  // the task is stated once near the prompt's start — some hundred tokens before the response,
+  // too far back for a small model to copy reliably.
+  bool restate_task = false;
 };
 
 // The task text of an ALFWorld-style first observation (after "Your task is to: ", without

@@ -93,6 +93,8 @@ ConfigSchema BuildSchema() {
          .choices = ThinkStyles()});
   s.Add({.path = "prompt.history_length", .type = FieldType::kInt, .default_value = 2,
          .help = "turns of history in each prompt (k, 0 none, -1 all)", .min = -1.0});
+  s.Add({.path = "prompt.restate_task", .type = FieldType::kBool, .default_value = false,
+         .help = "repeat the task after the admissible actions, a few tokens before the response"});
   s.Add({.path = "tokenizer.path", .type = FieldType::kString, .default_value = "",
          .help = "tokenizer.json to use; empty = train a BPE on the demonstrations"});
   s.Add({.path = "tokenizer.vocab_size", .type = FieldType::kInt, .default_value = 3000,
@@ -564,6 +566,7 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
 
   PromptOptions prompt_options;
   prompt_options.history_length = c["prompt"]["history_length"].get<int>();
+  prompt_options.restate_task = c["prompt"]["restate_task"].get<bool>();
   const std::string think_style = c["data"]["think"].get<std::string>();
 
   // 2. Tokenizer and model.
@@ -769,6 +772,7 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
     po.temperature = c["eval"]["temperature"].get<double>();
     po.max_new_tokens = c["eval"]["max_new_tokens"].get<int64_t>();
     po.history_length = prompt_options.history_length;
+    po.restate_task = prompt_options.restate_task;
     po.threads = threads;
     po.seed = seed;
     LmPolicy policy(model.ptr(), tokenizer, po);

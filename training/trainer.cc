@@ -81,6 +81,8 @@ ConfigSchema BuildSchema(bool algorithm_defaults) {
          .min = 1});
   s.Add({.path = "rollout.history_length", .type = FieldType::kInt, .default_value = 2,
          .help = "turns of history in the prompt (-1 all)", .min = -1});
+  s.Add({.path = "rollout.restate_task", .type = FieldType::kBool, .default_value = false,
+         .help = "repeat the task after the admissible actions (match the warm start's prompt.restate_task)"});
   // The algorithm block. In the public schema (what `--set` and the CLI validate against) these
   // keys have no defaults, so that a method preset can fill the keys the user left out; the
   // defaults are applied after the preset is merged (ResolveTrainConfig).
@@ -882,6 +884,7 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
   lm.top_k = c["rollout"]["top_k"].get<int64_t>();
   lm.max_new_tokens = c["rollout"]["max_new_tokens"].get<int64_t>();
   lm.history_length = c["rollout"]["history_length"].get<int>();
+  lm.restate_task = c["rollout"]["restate_task"].get<bool>();
   lm.threads = c["model"]["threads"].get<int>();
   lm.seed = seed;
   LmPolicy policy(model.ptr(), tokenizer, lm);

@@ -163,6 +163,28 @@ TEST_F(LmPolicyTest, PromptTokensFrameTheMessagesWithChatML) {
             "<action>look</action>");
 }
 
+// `restate_task` reaches the prompt the model sees: on the second turn the task follows the
+// admissible actions; on the first (whose observation ends with the task) nothing is added.
+TEST_F(LmPolicyTest, RestateTaskShowsInThePromptItActsOn) {
+  auto policy = MakePolicy("lm", Config({{"restate_task", true}, {"history_length", 1}}));
+  auto& lm = dynamic_cast<LmPolicy&>(*policy);
+  EXPECT_TRUE(lm.prompt_options().restate_task);
+  EXPECT_EQ(lm.prompt_options().history_length, 1);
+  std::vector<PolicyInput> in = Inputs(7);
+  // The second-turn input: its task is the one its first observation stated.
+  in.back().task = ExtractTask(history_.front().observation);
+  std::vector<PolicyOutput> out = policy->Act(in);
+  ASSERT_EQ(out.size(), in.size());
+  const PolicyInput& second = in.back();
+  ASSERT_FALSE(second.task.empty());
+  const std::string reminder = "Remember, your task is to: " + second.task + ".";
+  EXPECT_NE(out.back().prompt.find(reminder), std::string::npos) << out.back().prompt;
+  EXPECT_LT(out.back().prompt.find("admissible actions"), out.back().prompt.find(reminder));
+  EXPECT_EQ(out.front().prompt.find("Remember,"), std::string::npos);
+  auto plain = MakePolicy("lm", Config({{"history_length", 1}}));
+  EXPECT_EQ(plain->Act({second}).front().prompt.find("Remember,"), std::string::npos);
+}
+
 TEST_F(LmPolicyTest, ConfigErrorsNameTheKey) {
   auto key_of = [&](const Json& config) -> std::string {
     try {
@@ -177,6 +199,7 @@ TEST_F(LmPolicyTest, ConfigErrorsNameTheKey) {
   EXPECT_EQ(key_of(Config({{"top_k", -1}})), "policy.top_k");
   EXPECT_EQ(key_of(Config({{"max_new_tokens", 0}})), "policy.max_new_tokens");
   EXPECT_EQ(key_of(Config({{"history_length", "two"}})), "policy.history_length");
+  EXPECT_EQ(key_of(Config({{"restate_task", "yes"}})), "policy.restate_task");
   EXPECT_EQ(key_of(Config({{"threads", -2}})), "policy.threads");
   EXPECT_EQ(key_of(Config({{"seed", "x"}})), "policy.seed");
   EXPECT_EQ(key_of({{"temperature", 0.5}}), "policy.checkpoint");  // no checkpoint

@@ -53,6 +53,30 @@ TEST(Prompts, LaterStepsShowTheLastKTurns) {
   EXPECT_NE(none.find("You are now at step 4 and your current observation is: o4"), std::string::npos);
 }
 
+TEST(Prompts, RestateTaskRepeatsItJustBeforeTheInstruction) {
+  std::vector<HistoryEntry> h = {{"o1", "a1"}};
+  const std::string tail =
+      "The admissible actions in this situation are: ['look'].\n\n"
+      "Remember, your task is to: put a mug in desk.\n"
+      "Decide on your next action.";
+  for (int k : {1, 0}) {
+    std::string p = RenderStepPrompt("household", "put a mug in desk", h, "o2", {"look"},
+                                     {.history_length = k, .restate_task = true});
+    EXPECT_NE(p.find(tail), std::string::npos) << p;
+    // The task's first statement stays where verl-agent's layout puts it.
+    EXPECT_LT(p.find("Your task is to: put a mug in desk."), p.find("o2")) << p;
+  }
+  // Off by default; no task, nothing to restate; the first turn's observation already ends
+  // with the task, so it is not repeated there.
+  EXPECT_EQ(RenderStepPrompt("household", "put a mug in desk", h, "o2", {"look"}, {}).find("Remember"),
+            std::string::npos);
+  EXPECT_EQ(RenderStepPrompt("household", "", h, "o2", {"look"}, {.restate_task = true}).find("Remember"),
+            std::string::npos);
+  EXPECT_EQ(RenderStepPrompt("household", "put a mug in desk", {}, "o1", {"look"}, {.restate_task = true})
+                .find("Remember"),
+            std::string::npos);
+}
+
 TEST(Prompts, ProjectionFollowsVerlAgentRules) {
   std::vector<std::string> admissible = {"go to desk 1", "look"};
   auto p = ProjectAction("<think>go</think><action> Go to  Desk 1 </action>", admissible);

@@ -353,7 +353,7 @@ TEST(SftRun, TinyRunLowersTheLossAndWritesCheckpoints) {
             {"threads", 2},
             {"out_dir", dir.string()},
             {"data", {{"episodes", 12}, {"policy", "noisy_expert"}, {"noise", 0.2}}},
-            {"prompt", {{"history_length", 1}}},
+            {"prompt", {{"history_length", 1}, {"restate_task", true}}},
             {"tokenizer", {{"vocab_size", 700}}},
             {"model",
              {{"preset", "tiny"},

@@ -113,6 +113,7 @@ TEST_F(TrainerTest, TinyRunStoresEveryEpisodeTurnMetricAndCheckpoint) {
   std::ostringstream log;
   Json c = Config("stores", "household");
   c["train"]["iterations"] = 2;
+  c["rollout"]["restate_task"] = true;
   TrainResult r = Train(c, {}, log);
   EXPECT_EQ(r.iterations_done, 2);
   auto store = TrajectoryStore::OpenReadOnly(r.db);
@@ -131,6 +132,12 @@ TEST_F(TrainerTest, TinyRunStoresEveryEpisodeTurnMetricAndCheckpoint) {
     EpisodeRecord e = store->GetEpisode(brief.id);
     EXPECT_EQ(e.num_turns, static_cast<int64_t>(e.turns.size()));
     EXPECT_GT(e.turns.size(), 0u);
+    // rollout.restate_task reaches training and evaluation prompts alike (not the first turn:
+    // its observation ends with the task).
+    for (size_t k = 0; k < e.turns.size(); ++k) {
+      EXPECT_EQ(e.turns[k].prompt.find("Remember, your task is to: ") != std::string::npos, k > 0)
+          << e.turns[k].prompt;
+    }
     if (e.group_id.rfind("eval-", 0) == 0) continue;
     ++training;
     EXPECT_LE(e.turns.size(), 3u);
