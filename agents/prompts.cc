@@ -18,6 +18,13 @@ std::string Role(const std::string& env) {
   return "You are an expert agent acting in the '" + env + "' environment.";
 }
 
+// The admissible actions, the restated task when asked, the format instruction.
+std::string Closing(const std::string& actions, const std::string& task, const PromptOptions& options) {
+  std::string out = "\nThe admissible actions in this situation are: [" + actions + "].\n\n";
+  if (options.restate_task && !task.empty()) out += "Remember, your task is to: " + task + ".\n";
+  return out + kFormatInstruction;
+}
+
 // True when the UTF-8 text holds a CJK unified ideograph (U+4E00..U+9FFF): 3-byte sequences
 // E4 B8 80 .. E9 BF BF.
 bool HasCjk(const std::string& s) {
@@ -79,17 +86,6 @@ std::string RenderAdmissible(const std::vector<std::string>& actions, bool hide_
   return Join(quoted, "\n ");
 }
 
-namespace {
-
-// The admissible actions, the restated task when asked, the format instruction.
-std::string Closing(const std::string& actions, const std::string& task, const PromptOptions& options) {
-  std::string out = "\nThe admissible actions in this situation are: [" + actions + "].\n\n";
-  if (options.restate_task && !task.empty()) out += "Remember, your task is to: " + task + ".\n";
-  return out + kFormatInstruction;
-}
-
-}  // namespace
-
 std::string RenderStepPrompt(const std::string& env, const std::string& task,
                              const std::vector<HistoryEntry>& history,
                              const std::string& observation,
@@ -97,9 +93,8 @@ std::string RenderStepPrompt(const std::string& env, const std::string& task,
                              const PromptOptions& options) {
   const std::string actions = RenderAdmissible(admissible, options.hide_help);
   if (history.empty()) {
-    return Role(env) + "\nYour current observation is: " + observation +
-           "\nThe admissible actions in this situation are: [" + actions + "].\n\n" +
-           kFormatInstruction;
+    // The first observation ends with the task: nothing to restate.
+    return Role(env) + "\nYour current observation is: " + observation + Closing(actions, "", options);
   }
   if (options.history_length == 0) {
     // No earlier turns shown, but the task (which only the first observation states) stays.
