@@ -80,8 +80,9 @@ struct EncodeOptions {
 
 class Tokenizer {
  public:
-  // Loads a tokenizer.json file, or the tokenizer.json of a folder (a checkpoint). Throws IoError when it cannot be read and InvalidArgument
-  // (message starts with the path) when it is malformed or uses an unsupported component.
+  // Loads a tokenizer.json file, or the tokenizer.json of a folder (a checkpoint). Throws
+  // IoError when it cannot be read and InvalidArgument (message starts with the path) when it
+  // is malformed or uses an unsupported component.
   static Tokenizer FromFile(const std::string& path);
   // Builds from a parsed document; `source` names it in error messages.
   static Tokenizer FromJson(const Json& document, std::string_view source = "tokenizer.json");

@@ -123,7 +123,7 @@ EnvSpec HouseholdEnv::Spec() const {
 
 StepResult HouseholdEnv::Reset(const ResetOptions& options) {
   std::string split = options.split.empty() ? "train" : options.split;
-  int64_t index;
+  int64_t index = -1;
   if (!options.task_id.empty()) {
     auto parts = Split(options.task_id, '/');
     if (parts.size() != 2) {
@@ -138,10 +138,9 @@ StepResult HouseholdEnv::Reset(const ResetOptions& options) {
     } catch (const std::exception&) {
       throw InvalidArgument("household task id '" + options.task_id + "' has no task number");
     }
-  } else {
-    index = static_cast<int64_t>(options.seed % static_cast<uint64_t>(SplitSize(split)));
   }
   const int64_t size = SplitSize(split);
+  if (options.task_id.empty()) index = static_cast<int64_t>(options.seed % static_cast<uint64_t>(size));
   if (!type_positions_.empty() && (index < 0 || index >= size)) {
     throw InvalidArgument("task index " + std::to_string(index) + " is outside " + split +
                           " of the configured task types (0.." + std::to_string(size - 1) + ")");

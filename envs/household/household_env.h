@@ -25,7 +25,7 @@
 // task_types (array of type names, default []: all six; ALFWorld's env.task_types): only
 // tasks of these types; each split then holds its tasks of those types, in order, and "train/i"
 // is the i-th of them (as ALFWorld indexes its filtered game list). With a single type the
-// model sees one goal structure, which is what a 2-core warm start can learn (configs/demo.json).
+// model sees one goal structure (configs/sft_household_pick.json).
 // Unknown keys fail with ConfigError.
 #ifndef TURNWISE_ENVS_HOUSEHOLD_HOUSEHOLD_ENV_H_
 #define TURNWISE_ENVS_HOUSEHOLD_HOUSEHOLD_ENV_H_
