@@ -2,11 +2,13 @@
 
 #include <algorithm>
 #include <cstring>
+#include <tuple>
 
 #include "core/config.h"
 #include "core/error.h"
 #include "core/text.h"
 #include "envs/household/world.h"
+#include "envs/internal/grid_env_util.h"
 
 namespace turnwise {
 namespace {
@@ -124,21 +126,7 @@ EnvSpec HouseholdEnv::Spec() const {
 StepResult HouseholdEnv::Reset(const ResetOptions& options) {
   std::string split = options.split.empty() ? "train" : options.split;
   int64_t index = -1;
-  if (!options.task_id.empty()) {
-    auto parts = Split(options.task_id, '/');
-    if (parts.size() != 2) {
-      throw InvalidArgument("household task id '" + options.task_id +
-                            "' must look like 'train/12'");
-    }
-    split = parts[0];
-    try {
-      size_t used = 0;
-      index = std::stoll(parts[1], &used);
-      if (used != parts[1].size()) throw std::invalid_argument("trailing");
-    } catch (const std::exception&) {
-      throw InvalidArgument("household task id '" + options.task_id + "' has no task number");
-    }
-  }
+  if (!options.task_id.empty()) std::tie(split, index) = envs_internal::ParseTaskId("household", options.task_id);
   const int64_t size = SplitSize(split);
   if (options.task_id.empty()) index = static_cast<int64_t>(options.seed % static_cast<uint64_t>(size));
   if (!type_positions_.empty() && (index < 0 || index >= size)) {
