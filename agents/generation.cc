@@ -4,9 +4,12 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
+#include <functional>
 #include <limits>
+#include <memory>
 
 #include "agents/transformer_lm.h"
+#include "agents/episode_tokens.h"
 #include "core/error.h"
 
 namespace turnwise {
@@ -93,107 +96,78 @@ at::Tensor SampleFromFilteredLogits(const at::Tensor& filtered_logits,
   return out;
 }
 
-std::vector<GeneratedSequence> Generate(TransformerLMImpl& model,
-                                        const std::vector<std::vector<int32_t>>& prompts,
-                                        const SamplingParams& params,
-                                        const Detokenizer& detokenize) {
-  const ModelConfig& config = model.config();
-  ValidatePrompts(prompts, config.vocab_size, "prompt");
+namespace {
+
+void ValidateParams(const SamplingParams& params, size_t rows) {
   if (params.max_new_tokens < 1) throw InvalidArgument("max_new_tokens must be >= 1");
   if (params.temperature < 0) throw InvalidArgument("temperature must be >= 0");
   if (!(params.top_p > 0 && params.top_p <= 1)) throw InvalidArgument("top_p must be in (0, 1]");
   if (params.top_k < 0) throw InvalidArgument("top_k must be >= 0");
-  if (!params.stop_strings.empty() && !detokenize) {
-    throw InvalidArgument("stop_strings need a detokenizer");
+  if (!params.row_seeds.empty() && params.row_seeds.size() != rows) {
+    throw InvalidArgument("row_seeds has " + std::to_string(params.row_seeds.size()) + " seeds for " +
+                          std::to_string(rows) + " prompts");
   }
-  if (!params.row_seeds.empty() && params.row_seeds.size() != prompts.size()) {
-    throw InvalidArgument("row_seeds has " + std::to_string(params.row_seeds.size()) +
-                          " seeds for " + std::to_string(prompts.size()) + " prompts");
-  }
-  const int64_t batch = static_cast<int64_t>(prompts.size());
-  std::vector<GeneratedSequence> results(batch);
-  if (batch == 0) return results;
+}
 
-  c10::InferenceMode inference_mode;
+// A batched decode in progress: the running rows, their cache, attention mask and positions,
+// and the logits of each running row's next token.
+struct DecodeState {
+  std::vector<int64_t> rows;       // original index of each running row
+  std::unique_ptr<KVCache> cache;  // null: the uncached reference path
+  at::Tensor mask;                 // [running, columns fed so far]
+  at::Tensor next_pos;             // [running, 1] position of the next token
+  at::Tensor seq;                  // uncached path: every column fed so far
+  at::Tensor logits;               // [running, vocab]
+  bool padded = false;             // the mask is needed (some column is padding)
+};
+
+// Samples until every row has finished. `on_finish(i, row)` runs for running row i (original
+// index `row`) right after its last token, while the cache still holds it (before the batch
+// shrinks): columns [0, mask.size(1)) of the cache are the row's fed tokens.
+void Decode(TransformerLMImpl& model, DecodeState& st, const SamplingParams& params, const Detokenizer& detokenize,
+            std::vector<GeneratedSequence>& results, const std::function<void(int64_t, int64_t)>& on_finish) {
   const at::Device dev = model.device();
   size_t max_stop_bytes = 0;
   for (const auto& s : params.stop_strings) max_stop_bytes = std::max(max_stop_bytes, s.size());
-
-  // Left-padded prompts.
-  int64_t prompt_len = 0;
-  for (const auto& p : prompts) prompt_len = std::max<int64_t>(prompt_len, p.size());
-  std::vector<int64_t> id_data(batch * prompt_len, params.pad_token_id),
-      mask_data(batch * prompt_len, 0);
-  for (int64_t r = 0; r < batch; ++r) {
-    const auto& p = prompts[r];
-    const int64_t off = r * prompt_len + prompt_len - static_cast<int64_t>(p.size());
-    for (size_t i = 0; i < p.size(); ++i) {
-      id_data[off + i] = p[i];
-      mask_data[off + i] = 1;
-    }
-  }
-  auto lopt = at::TensorOptions().dtype(at::kLong);
-  at::Tensor ids = at::tensor(id_data, lopt).view({batch, prompt_len});
-  at::Tensor mask = at::tensor(mask_data, lopt).view({batch, prompt_len});
-  ids = ids.to(dev);
-  mask = mask.to(dev);
-
-  // Row state: rows[i] is the original index of the i-th running row.
-  std::vector<int64_t> rows(batch);
-  for (int64_t r = 0; r < batch; ++r) rows[r] = r;
   Rng rng(params.seed);
   std::vector<Rng> row_rngs;
   for (uint64_t s : params.row_seeds) row_rngs.emplace_back(s);
-  std::unique_ptr<KVCache> cache;
-  if (params.use_kv_cache)
-    cache = std::make_unique<KVCache>(model.NewCache(batch, prompt_len + params.max_new_tokens));
-  at::Tensor next_pos = mask.sum(1, /*keepdim=*/true);  // [B, 1] position of the next token
-  at::Tensor seq = ids;  // the uncached path re-feeds the whole sequence
-
-  // Without padding the mask only repeats causality, which the model applies anyway.
-  bool padded = false;
-  for (const auto& p : prompts) padded |= static_cast<int64_t>(p.size()) < prompt_len;
-  auto mask_arg = [&] { return padded ? mask : at::Tensor(); };
-
-  at::Tensor logits =
-      model.Logits(model.ForwardHidden(ids, mask_arg(), {}, cache.get()).select(1, -1));  // [B, V]
+  auto mask_arg = [&] { return st.padded ? st.mask : at::Tensor(); };
   for (int64_t step = 0; step < params.max_new_tokens; ++step) {
     at::Tensor tokens;
     if (params.temperature == 0) {
-      tokens = logits.argmax(-1).to(at::kCPU);
+      tokens = st.logits.argmax(-1).to(at::kCPU);
     } else {
-      at::Tensor filtered = FilterLogits(logits, params.temperature, params.top_k, params.top_p);
+      at::Tensor filtered = FilterLogits(st.logits, params.temperature, params.top_k, params.top_p);
       if (row_rngs.empty()) {
         tokens = SampleFromFilteredLogits(filtered, rng);
       } else {
         std::vector<Rng*> rngs;
-        for (int64_t r : rows) rngs.push_back(&row_rngs[static_cast<size_t>(r)]);
+        for (int64_t r : st.rows) rngs.push_back(&row_rngs[static_cast<size_t>(r)]);
         tokens = SampleFromFilteredLogits(filtered, rngs);
       }
     }
-    auto [lp, ent] = TokenLogprobsAndEntropies(logits, tokens.to(dev));
+    auto [lp, ent] = TokenLogprobsAndEntropies(st.logits, tokens.to(dev));
     lp = lp.to(at::kCPU);
     ent = ent.to(at::kCPU);
     const int64_t* tok = tokens.data_ptr<int64_t>();
     const float* lpp = lp.data_ptr<float>();
     const float* entp = ent.data_ptr<float>();
     std::vector<int64_t> keep;
-    const int64_t running = static_cast<int64_t>(rows.size());
+    const int64_t running = static_cast<int64_t>(st.rows.size());
     for (int64_t i = 0; i < running; ++i) {
-      GeneratedSequence& out = results[rows[i]];
+      GeneratedSequence& out = results[static_cast<size_t>(st.rows[static_cast<size_t>(i)])];
       const int32_t t = static_cast<int32_t>(tok[i]);
       out.tokens.push_back(t);
       out.logprobs.push_back(lpp[i]);
       out.entropies.push_back(entp[i]);
       bool done = false;
-      if (std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), t) !=
-          params.stop_token_ids.end()) {
+      if (std::find(params.stop_token_ids.begin(), params.stop_token_ids.end(), t) != params.stop_token_ids.end()) {
         out.finish_reason = FinishReason::kStopToken;
         done = true;
       } else if (max_stop_bytes > 0) {
         const size_t window = std::min(out.tokens.size(), max_stop_bytes + 4);
-        std::vector<int32_t> tail(out.tokens.end() - static_cast<std::ptrdiff_t>(window),
-                                  out.tokens.end());
+        std::vector<int32_t> tail(out.tokens.end() - static_cast<std::ptrdiff_t>(window), out.tokens.end());
         const std::string text = detokenize(tail);
         for (const auto& s : params.stop_strings) {
           if (!s.empty() && text.find(s) != std::string::npos) {
@@ -207,30 +181,181 @@ std::vector<GeneratedSequence> Generate(TransformerLMImpl& model,
         out.finish_reason = FinishReason::kLength;
         done = true;
       }
-      if (!done) keep.push_back(i);
+      if (done) {
+        if (on_finish) on_finish(i, st.rows[static_cast<size_t>(i)]);
+      } else {
+        keep.push_back(i);
+      }
     }
     if (keep.empty()) break;
     at::Tensor new_tokens = tokens.to(dev).unsqueeze(1);
     if (static_cast<int64_t>(keep.size()) < running) {
       at::Tensor index = at::tensor(keep, at::TensorOptions().dtype(at::kLong)).to(dev);
       std::vector<int64_t> next_rows;
-      for (int64_t i : keep) next_rows.push_back(rows[i]);
-      rows.swap(next_rows);
+      for (int64_t i : keep) next_rows.push_back(st.rows[static_cast<size_t>(i)]);
+      st.rows.swap(next_rows);
       new_tokens = new_tokens.index_select(0, index);
-      mask = mask.index_select(0, index);
-      next_pos = next_pos.index_select(0, index);
-      seq = seq.index_select(0, index);
-      if (cache) cache->SelectRows(index);
+      st.mask = st.mask.index_select(0, index);
+      st.next_pos = st.next_pos.index_select(0, index);
+      if (st.seq.defined()) st.seq = st.seq.index_select(0, index);
+      if (st.cache) st.cache->SelectRows(index);
     }
-    mask = at::cat({mask, at::ones_like(next_pos)}, 1);
-    if (cache) {
-      logits = model.Logits(
-          model.ForwardHidden(new_tokens, mask_arg(), next_pos, cache.get()).select(1, -1));
+    st.mask = at::cat({st.mask, at::ones_like(st.next_pos)}, 1);
+    if (st.cache) {
+      st.logits =
+          model.Logits(model.ForwardHidden(new_tokens, mask_arg(), st.next_pos, st.cache.get()).select(1, -1));
     } else {
-      seq = at::cat({seq, new_tokens}, 1);
-      logits = model.Logits(model.ForwardHidden(seq, mask_arg()).select(1, -1));
+      st.seq = at::cat({st.seq, new_tokens}, 1);
+      st.logits = model.Logits(model.ForwardHidden(st.seq, mask_arg()).select(1, -1));
     }
-    next_pos = next_pos + 1;
+    st.next_pos = st.next_pos + 1;
+  }
+}
+
+}  // namespace
+
+std::vector<GeneratedSequence> Generate(TransformerLMImpl& model,
+                                        const std::vector<std::vector<int32_t>>& prompts,
+                                        const SamplingParams& params,
+                                        const Detokenizer& detokenize) {
+  const ModelConfig& config = model.config();
+  ValidatePrompts(prompts, config.vocab_size, "prompt");
+  ValidateParams(params, prompts.size());
+  if (!params.stop_strings.empty() && !detokenize) {
+    throw InvalidArgument("stop_strings need a detokenizer");
+  }
+  const int64_t batch = static_cast<int64_t>(prompts.size());
+  std::vector<GeneratedSequence> results(static_cast<size_t>(batch));
+  if (batch == 0) return results;
+
+  c10::InferenceMode inference_mode;
+  const at::Device dev = model.device();
+  // Left-padded prompts.
+  int64_t prompt_len = 0;
+  for (const auto& p : prompts) prompt_len = std::max<int64_t>(prompt_len, static_cast<int64_t>(p.size()));
+  std::vector<int64_t> id_data(static_cast<size_t>(batch * prompt_len), params.pad_token_id),
+      mask_data(static_cast<size_t>(batch * prompt_len), 0);
+  for (int64_t r = 0; r < batch; ++r) {
+    const auto& p = prompts[static_cast<size_t>(r)];
+    const int64_t off = r * prompt_len + prompt_len - static_cast<int64_t>(p.size());
+    for (size_t i = 0; i < p.size(); ++i) {
+      id_data[static_cast<size_t>(off) + i] = p[i];
+      mask_data[static_cast<size_t>(off) + i] = 1;
+    }
+  }
+  auto lopt = at::TensorOptions().dtype(at::kLong);
+  at::Tensor ids = at::tensor(id_data, lopt).view({batch, prompt_len}).to(dev);
+  DecodeState st;
+  st.mask = at::tensor(mask_data, lopt).view({batch, prompt_len}).to(dev);
+  for (int64_t r = 0; r < batch; ++r) st.rows.push_back(r);
+  if (params.use_kv_cache) {
+    st.cache = std::make_unique<KVCache>(model.NewCache(batch, prompt_len + params.max_new_tokens));
+  } else {
+    st.seq = ids;
+  }
+  st.next_pos = st.mask.sum(1, /*keepdim=*/true);
+  // Without padding the mask only repeats causality, which the model applies anyway.
+  for (const auto& p : prompts) st.padded |= static_cast<int64_t>(p.size()) < prompt_len;
+  st.logits = model.Logits(model.ForwardHidden(ids, st.padded ? st.mask : at::Tensor(), {}, st.cache.get())
+                               .select(1, -1));  // [B, V]
+  Decode(model, st, params, detokenize, results, nullptr);
+  return results;
+}
+
+int64_t CachedSequence::cached() const { return keys.empty() ? 0 : keys[0].size(1); }
+
+std::vector<GeneratedSequence> GenerateContinuations(TransformerLMImpl& model,
+                                                     const std::vector<CachedSequence*>& sequences,
+                                                     const std::vector<std::vector<int32_t>>& appended,
+                                                     const SamplingParams& params, const Detokenizer& detokenize) {
+  const ModelConfig& config = model.config();
+  const int64_t batch = static_cast<int64_t>(sequences.size());
+  if (appended.size() != sequences.size()) {
+    throw InvalidArgument("GenerateContinuations: " + std::to_string(appended.size()) + " appended segments for " +
+                          std::to_string(batch) + " sequences");
+  }
+  ValidateParams(params, sequences.size());
+  if (!params.stop_strings.empty() && !detokenize) throw InvalidArgument("stop_strings need a detokenizer");
+  // The tokens each row feeds now: what the cache lacks (the last sampled token of the previous
+  // turn) and the appended segment.
+  std::vector<std::vector<int32_t>> fresh(static_cast<size_t>(batch));
+  int64_t past = 0, width = 0;
+  for (int64_t r = 0; r < batch; ++r) {
+    CachedSequence& seq = *sequences[static_cast<size_t>(r)];
+    const int64_t cached = seq.cached();
+    if (cached > static_cast<int64_t>(seq.tokens.size())) {
+      throw InvalidArgument("GenerateContinuations: sequence " + std::to_string(r) + " caches more tokens than it has");
+    }
+    fresh[static_cast<size_t>(r)].assign(seq.tokens.begin() + cached, seq.tokens.end());
+    const auto& more = appended[static_cast<size_t>(r)];
+    fresh[static_cast<size_t>(r)].insert(fresh[static_cast<size_t>(r)].end(), more.begin(), more.end());
+    past = std::max(past, cached);
+    width = std::max<int64_t>(width, static_cast<int64_t>(fresh[static_cast<size_t>(r)].size()));
+  }
+  ValidatePrompts(fresh, config.vocab_size, "continuation");
+  std::vector<GeneratedSequence> results(static_cast<size_t>(batch));
+  if (batch == 0) return results;
+
+  c10::InferenceMode inference_mode;
+  const at::Device dev = model.device();
+  // Columns: [left pad | row's cached positions] (past columns), then [left pad | fresh tokens]
+  // (width columns), then one column per generated token. Padding is masked out; positions
+  // continue each row's own sequence.
+  DecodeState st;
+  st.padded = true;
+  st.cache = std::make_unique<KVCache>(model.NewCache(batch, past + width + params.max_new_tokens));
+  for (int64_t l = 0; l < st.cache->num_layers(); ++l) {
+    st.cache->keys(l).narrow(2, 0, past).zero_();
+    st.cache->values(l).narrow(2, 0, past).zero_();
+  }
+  std::vector<int64_t> id_data(static_cast<size_t>(batch * width), params.pad_token_id);
+  std::vector<int64_t> mask_data(static_cast<size_t>(batch * (past + width)), 0);
+  std::vector<int64_t> pos_data(static_cast<size_t>(batch * width), 0);
+  for (int64_t r = 0; r < batch; ++r) {
+    CachedSequence& seq = *sequences[static_cast<size_t>(r)];
+    const int64_t cached = seq.cached();
+    for (int64_t l = 0; l < st.cache->num_layers() && cached > 0; ++l) {
+      st.cache->keys(l)[r].narrow(1, past - cached, cached).copy_(seq.keys[static_cast<size_t>(l)]);
+      st.cache->values(l)[r].narrow(1, past - cached, cached).copy_(seq.values[static_cast<size_t>(l)]);
+    }
+    for (int64_t c = past - cached; c < past; ++c) mask_data[static_cast<size_t>(r * (past + width) + c)] = 1;
+    const auto& f = fresh[static_cast<size_t>(r)];
+    const int64_t n = static_cast<int64_t>(f.size());
+    for (int64_t j = 0; j < n; ++j) {
+      const int64_t col = width - n + j;
+      id_data[static_cast<size_t>(r * width + col)] = f[static_cast<size_t>(j)];
+      mask_data[static_cast<size_t>(r * (past + width) + past + col)] = 1;
+      pos_data[static_cast<size_t>(r * width + col)] = cached + j;
+    }
+    st.rows.push_back(r);
+  }
+  st.cache->SetLength(past);
+  auto lopt = at::TensorOptions().dtype(at::kLong);
+  at::Tensor ids = at::tensor(id_data, lopt).view({batch, width}).to(dev);
+  at::Tensor pos = at::tensor(pos_data, lopt).view({batch, width}).to(dev);
+  st.mask = at::tensor(mask_data, lopt).view({batch, past + width}).to(dev);
+  st.next_pos = pos.select(1, width - 1).unsqueeze(1) + 1;
+  st.logits = model.Logits(model.ForwardHidden(ids, st.mask, pos, st.cache.get()).select(1, -1));
+
+  // A finished row keeps the keys and values of its real columns; its sequence gains the fresh
+  // and generated tokens.
+  auto keep_cache = [&](int64_t i, int64_t row) {
+    CachedSequence& seq = *sequences[static_cast<size_t>(row)];
+    at::Tensor columns = st.mask[i].nonzero().squeeze(1);
+    seq.keys.resize(static_cast<size_t>(st.cache->num_layers()));
+    seq.values.resize(static_cast<size_t>(st.cache->num_layers()));
+    for (int64_t l = 0; l < st.cache->num_layers(); ++l) {
+      seq.keys[static_cast<size_t>(l)] = st.cache->keys(l)[i].index_select(1, columns);
+      seq.values[static_cast<size_t>(l)] = st.cache->values(l)[i].index_select(1, columns);
+    }
+  };
+  Decode(model, st, params, detokenize, results, keep_cache);
+  for (int64_t r = 0; r < batch; ++r) {
+    CachedSequence& seq = *sequences[static_cast<size_t>(r)];
+    const auto& more = appended[static_cast<size_t>(r)];
+    seq.tokens.insert(seq.tokens.end(), more.begin(), more.end());
+    const auto& gen = results[static_cast<size_t>(r)].tokens;
+    seq.tokens.insert(seq.tokens.end(), gen.begin(), gen.end());
   }
   return results;
 }
@@ -300,6 +425,77 @@ TokenScores Score(TransformerLMImpl& model, const std::vector<std::vector<int32_
   if (temperature != 1.0) logits = logits / temperature;
   auto [lp, ent] = TokenLogprobsAndEntropies(logits, target_t);
   return {lp * rmask_t, ent * rmask_t, rmask_t};
+}
+
+}  // namespace turnwise
+
+namespace turnwise {
+
+TokenScores ScoreEpisodes(TransformerLMImpl& model, const std::vector<const EpisodeTokens*>& episodes,
+                          double temperature) {
+  if (!(temperature > 0.0)) {
+    throw InvalidArgument("ScoreEpisodes: temperature must be > 0, got " + std::to_string(temperature));
+  }
+  const int64_t vocab = model.config().vocab_size;
+  const int64_t batch = static_cast<int64_t>(episodes.size());
+  int64_t length = 0, rows = 0, width = 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    const EpisodeTokens& e = *episodes[static_cast<size_t>(b)];
+    if (e.empty() || e[0].context.empty()) {
+      throw InvalidArgument("ScoreEpisodes: episode " + std::to_string(b) + " has no first context");
+    }
+    int64_t n = 0;
+    for (const TurnTokens& t : e) {
+      for (const auto* part : {&t.context, &t.response}) {
+        for (int32_t id : *part) {
+          if (id < 0 || id >= vocab) {
+            throw InvalidArgument("episode " + std::to_string(b) + " has token id " + std::to_string(id) +
+                                  " outside [0, " + std::to_string(vocab) + ")");
+          }
+        }
+      }
+      n += static_cast<int64_t>(t.context.size() + t.response.size());
+      width = std::max<int64_t>(width, static_cast<int64_t>(t.response.size()));
+      ++rows;
+    }
+    length = std::max(length, n);
+  }
+  const at::Device dev = model.device();
+  auto fopt = at::TensorOptions().dtype(at::kFloat).device(dev);
+  if (rows == 0 || width == 0) {
+    at::Tensor z = at::zeros({rows, width}, fopt);
+    return {z, z.clone(), z.clone()};
+  }
+  // Right-padded sequences (padding after every real token never reaches one through causal
+  // attention, so no mask); the hidden state before each response token predicts it.
+  std::vector<int64_t> ids(static_cast<size_t>(batch * length), 0);
+  std::vector<int64_t> source, target, dest;
+  std::vector<float> mask(static_cast<size_t>(rows * width), 0.f);
+  int64_t row = 0;
+  for (int64_t b = 0; b < batch; ++b) {
+    int64_t p = 0;
+    for (const TurnTokens& t : *episodes[static_cast<size_t>(b)]) {
+      for (int32_t id : t.context) ids[static_cast<size_t>(b * length + p++)] = id;
+      for (size_t j = 0; j < t.response.size(); ++j) {
+        source.push_back(b * length + p - 1);
+        target.push_back(t.response[j]);
+        dest.push_back(row * width + static_cast<int64_t>(j));
+        mask[static_cast<size_t>(row * width) + j] = 1.f;
+        ids[static_cast<size_t>(b * length + p++)] = t.response[j];
+      }
+      ++row;
+    }
+  }
+  auto lopt = at::TensorOptions().dtype(at::kLong);
+  at::Tensor ids_t = at::tensor(ids, lopt).view({batch, length}).to(dev);
+  at::Tensor hidden = model.ForwardHidden(ids_t).reshape({batch * length, -1});
+  at::Tensor logits = model.Logits(hidden.index_select(0, at::tensor(source, lopt).to(dev)));
+  if (temperature != 1.0) logits = logits / temperature;
+  auto [lp, ent] = TokenLogprobsAndEntropies(logits, at::tensor(target, lopt).to(dev));
+  at::Tensor index = at::tensor(dest, lopt).to(dev);
+  at::Tensor lp_rows = at::zeros({rows * width}, fopt).index_put({index}, lp).view({rows, width});
+  at::Tensor ent_rows = at::zeros({rows * width}, fopt).index_put({index}, ent).view({rows, width});
+  return {lp_rows, ent_rows, at::tensor(mask, at::TensorOptions().dtype(at::kFloat)).view({rows, width}).to(dev)};
 }
 
 }  // namespace turnwise

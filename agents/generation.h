@@ -33,6 +33,8 @@
 namespace turnwise {
 
 class TransformerLMImpl;
+struct TurnTokens;
+using EpisodeTokens = std::vector<TurnTokens>;
 
 struct SamplingParams {
   double temperature = 1.0;      // 0 = greedy (argmax of the raw logits, first index on ties)
@@ -84,6 +86,33 @@ std::vector<GeneratedSequence> Generate(TransformerLMImpl& model,
                                         const SamplingParams& params,
                                         const Detokenizer& detokenize = nullptr);
 
+// One episode's growing token sequence with its KV cache (the episode layout): every token fed
+// or sampled so far, and the keys and values of all but the last of them, per layer
+// [num_key_value_heads, cached, head_dim]. Starts empty; GenerateContinuations fills it. The
+// last sampled token is not cached yet: the next continuation feeds it first.
+struct CachedSequence {
+  std::vector<int32_t> tokens;
+  std::vector<at::Tensor> keys;
+  std::vector<at::Tensor> values;
+  int64_t cached() const;  // positions in the cache (0 when empty)
+};
+
+// The episode layout's turn: appends appended[i] (a non-empty segment: the next observation
+// message) to sequences[i], feeds the model only what its cache lacks, and samples a
+// continuation of each row as Generate does (same params, stop rules, row seeds, log-prob and
+// entropy definitions; always with the KV cache). Each sequence then holds the appended and
+// the sampled tokens, and the cache of all but the last. Rows with caches of different lengths
+// share one batch: each row's cached positions are left-padded and masked, its positions
+// continue its own sequence, so a row's tokens equal what Generate would sample from the whole
+// sequence as one prompt (differential test) and do not depend on the other rows.
+// Throws InvalidArgument for a mismatched number of segments, an empty segment on an empty
+// sequence, out-of-range ids or invalid params.
+std::vector<GeneratedSequence> GenerateContinuations(TransformerLMImpl& model,
+                                                     const std::vector<CachedSequence*>& sequences,
+                                                     const std::vector<std::vector<int32_t>>& appended,
+                                                     const SamplingParams& params,
+                                                     const Detokenizer& detokenize = nullptr);
+
 // Per-token results of Score, all [B, R] with R the longest response.
 struct TokenScores {
   at::Tensor logprobs;   // float32; differentiable when grad mode is on; 0 at padding
@@ -99,6 +128,14 @@ struct TokenScores {
 // as verl's actor does (it divides the logits by the rollout temperature before log_softmax).
 TokenScores Score(TransformerLMImpl& model, const std::vector<std::vector<int32_t>>& prompts,
                   const std::vector<std::vector<int32_t>>& responses, double temperature = 1.0);
+
+// Teacher-forced log-probs and entropies of every response of whole episodes (the episode
+// layout's learner: one forward pass per episode, not one per turn). Row k of the result is the
+// k-th turn over all episodes in order, [turns, longest response]; a turn's scores equal those of
+// Score(its whole preceding context, its response) up to float rounding (differential test).
+// Each episode's first turn needs a non-empty context. Gradients flow unless grad mode is off.
+TokenScores ScoreEpisodes(TransformerLMImpl& model, const std::vector<const EpisodeTokens*>& episodes,
+                          double temperature = 1.0);
 
 // log_softmax(logits)[target] and the entropy, over the last dimension.
 //   logits float [..., V], targets int64 [...]  ->  (logprobs [...], entropies [...]) float32.

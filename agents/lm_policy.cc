@@ -40,6 +40,13 @@ ConfigSchema LmPolicyOptions::Schema() {
          .help = "LibTorch intra-op threads while acting; 0 = leave as is", .min = 0.0});
   s.Add({.path = "seed", .type = FieldType::kInt, .default_value = 0,
          .help = "mixed into each decision's seed", .min = 0.0});
+  s.Add({.path = "layout", .type = FieldType::kString, .default_value = "steps",
+         .help = "steps: a fresh prompt every turn (verl-agent); episode: one growing sequence per episode with "
+                 "its KV cache",
+         .choices = {"steps", "episode"}});
+  s.Add({.path = "max_context_tokens", .type = FieldType::kInt, .default_value = 0,
+         .help = "episode layout: the longest sequence; a turn that would pass it ends the episode (0 = the "
+                 "model's context)", .min = 0.0});
   s.Add({.path = "device", .type = FieldType::kString, .default_value = "cpu",
          .help = "cpu, cuda, cuda:N"});
   s.Add({.path = "dtype", .type = FieldType::kString, .default_value = "float32",
@@ -64,6 +71,8 @@ LmPolicyOptions LmPolicyOptions::FromJson(const Json& config) {
   o.restate_task = c["restate_task"].get<bool>();
   o.threads = c["threads"].get<int>();
   o.seed = c["seed"].get<uint64_t>();
+  o.layout = c["layout"].get<std::string>();
+  o.max_context_tokens = c["max_context_tokens"].get<int64_t>();
   o.device = c["device"].get<std::string>();
   o.dtype = c["dtype"].get<std::string>();
   return o;
@@ -75,6 +84,7 @@ Json LmPolicyOptions::ToJson() const {
           {"max_new_tokens", max_new_tokens}, {"history_length", history_length},
           {"restate_task", restate_task},
           {"threads", threads},               {"seed", seed},
+          {"layout", layout},                 {"max_context_tokens", max_context_tokens},
           {"device", device},                 {"dtype", dtype}};
 }
 
@@ -112,6 +122,38 @@ std::vector<int32_t> BuildPromptTokens(const Tokenizer& tokenizer, const std::st
 std::vector<int32_t> BuildPromptTokens(const Tokenizer& tokenizer, const PolicyInput& input,
                                        const PromptOptions& options) {
   return BuildPromptTokens(tokenizer, RenderUserPrompt(input, options));
+}
+
+std::vector<int32_t> BuildFollowUpTokens(const Tokenizer& tokenizer, const std::string& user_message,
+                                         bool close_previous) {
+  const int32_t start = tokenizer.RequireTokenId(kChatMLStart);
+  const int32_t end = tokenizer.RequireTokenId(kChatMLEnd);
+  std::vector<int32_t> ids;
+  ids.reserve(16 + user_message.size() / 3);
+  if (close_previous) ids.push_back(end);
+  tokenizer.EncodeAppend("\n", &ids, kPlainText);
+  ids.push_back(start);
+  tokenizer.EncodeAppend("user\n" + user_message, &ids, kPlainText);
+  ids.push_back(end);
+  tokenizer.EncodeAppend("\n", &ids, kPlainText);
+  ids.push_back(start);
+  tokenizer.EncodeAppend("assistant\n", &ids, kPlainText);
+  return ids;
+}
+
+std::vector<int32_t> BuildTurnContext(const Tokenizer& tokenizer, const PolicyInput& input,
+                                      const PromptOptions& options, const std::vector<int32_t>& previous_response,
+                                      std::string* user_message) {
+  if (input.step == nullptr) throw InvalidArgument("policy lm: input without a step");
+  if (input.history.empty()) {
+    *user_message = RenderUserPrompt(input, options);
+    return BuildPromptTokens(tokenizer, *user_message);
+  }
+  *user_message = RenderFollowUpPrompt(input.env_name, input.task, static_cast<int>(input.history.size()),
+                                       input.step->observation.text, input.step->admissible_actions, options);
+  const int32_t end = tokenizer.RequireTokenId(kChatMLEnd);
+  const bool closed = !previous_response.empty() && previous_response.back() == end;
+  return BuildFollowUpTokens(tokenizer, *user_message, !closed);
 }
 
 std::vector<int32_t> EncodeResponse(const Tokenizer& tokenizer, const std::string& response,
@@ -182,10 +224,36 @@ SamplingParams LmPolicy::sampling_params() const {
   return p;
 }
 
+namespace {
+
+// The episode layout's memory: the episode's sequence, its cache and the last response.
+class EpisodeMemory : public PolicyMemory {
+ public:
+  CachedSequence sequence;
+  std::vector<int32_t> last_response;
+};
+
+}  // namespace
+
 std::vector<PolicyOutput> LmPolicy::Act(const std::vector<PolicyInput>& batch) {
-  std::vector<PolicyOutput> out(batch.size());
-  if (batch.empty()) return out;
+  if (batch.empty()) return {};
   if (options_.threads > 0) at::set_num_threads(options_.threads);
+  return options_.layout == "episode" ? ActEpisode(batch) : ActSteps(batch);
+}
+
+void LmPolicy::FillFromGenerated(const PolicyInput& input, GeneratedSequence& g, PolicyOutput& o) const {
+  o.response = tokenizer_->Decode(g.tokens, /*skip_special_tokens=*/true);
+  o.response_tokens = std::move(g.tokens);
+  o.logprobs = std::move(g.logprobs);
+  o.entropies = std::move(g.entropies);
+  ProjectedAction p = ProjectAction(o.response, input.step->admissible_actions);
+  o.action = p.action;
+  o.format_valid = p.format_valid;
+  o.admissible = p.admissible;
+}
+
+std::vector<PolicyOutput> LmPolicy::ActSteps(const std::vector<PolicyInput>& batch) {
+  std::vector<PolicyOutput> out(batch.size());
   const PromptOptions prompt = prompt_options();
   std::vector<std::vector<int32_t>> prompts;
   prompts.reserve(batch.size());
@@ -204,17 +272,54 @@ std::vector<PolicyOutput> LmPolicy::Act(const std::vector<PolicyInput>& batch) {
   } catch (const c10::Error& e) {
     throw InvalidArgument(std::string("policy lm: generation failed: ") + e.what_without_backtrace());
   }
+  for (size_t i = 0; i < batch.size(); ++i) FillFromGenerated(batch[i], generated[i], out[i]);
+  return out;
+}
+
+std::vector<PolicyOutput> LmPolicy::ActEpisode(const std::vector<PolicyInput>& batch) {
+  std::vector<PolicyOutput> out(batch.size());
+  const PromptOptions prompt = prompt_options();
+  const int64_t limit = options_.max_context_tokens > 0 ? options_.max_context_tokens
+                                                        : model_->config().max_position_embeddings;
+  SamplingParams params = sampling_params();
+  std::vector<CachedSequence*> sequences;
+  std::vector<std::vector<int32_t>> segments;
+  std::vector<size_t> rows;  // batch index of each generated row
   for (size_t i = 0; i < batch.size(); ++i) {
-    PolicyOutput& o = out[i];
-    GeneratedSequence& g = generated[i];
-    o.response = tok.Decode(g.tokens, /*skip_special_tokens=*/true);
-    o.response_tokens = std::move(g.tokens);
-    o.logprobs = std::move(g.logprobs);
-    o.entropies = std::move(g.entropies);
-    ProjectedAction p = ProjectAction(o.response, batch[i].step->admissible_actions);
-    o.action = p.action;
-    o.format_valid = p.format_valid;
-    o.admissible = p.admissible;
+    if (batch[i].memory == nullptr) {
+      throw InvalidArgument("policy lm: the episode layout needs each input's episode memory");
+    }
+    std::unique_ptr<PolicyMemory>& slot = *batch[i].memory;
+    if (!slot) slot = std::make_unique<EpisodeMemory>();
+    auto* memory = dynamic_cast<EpisodeMemory*>(slot.get());
+    if (memory == nullptr) throw InvalidArgument("policy lm: the episode memory belongs to another policy");
+    std::vector<int32_t> segment =
+        BuildTurnContext(*tokenizer_, batch[i], prompt, memory->last_response, &out[i].prompt);
+    const int64_t needed = static_cast<int64_t>(memory->sequence.tokens.size() + segment.size()) +
+                           options_.max_new_tokens;
+    if (needed > limit) {
+      out[i].context_exhausted = true;
+      continue;
+    }
+    out[i].prompt_tokens = segment;
+    sequences.push_back(&memory->sequence);
+    segments.push_back(std::move(segment));
+    rows.push_back(i);
+    params.row_seeds.push_back(HashCombine(options_.seed, batch[i].seed));
+  }
+  if (rows.empty()) return out;
+  const Tokenizer& tok = *tokenizer_;
+  Detokenizer detok = [&tok](const std::vector<int32_t>& ids) { return tok.DecodeBytes(ids); };
+  std::vector<GeneratedSequence> generated;
+  try {
+    generated = GenerateContinuations(*model_, sequences, segments, params, detok);
+  } catch (const c10::Error& e) {
+    throw InvalidArgument(std::string("policy lm: generation failed: ") + e.what_without_backtrace());
+  }
+  for (size_t k = 0; k < rows.size(); ++k) {
+    const size_t i = rows[k];
+    static_cast<EpisodeMemory*>(batch[i].memory->get())->last_response = generated[k].tokens;
+    FillFromGenerated(batch[i], generated[k], out[i]);
   }
   return out;
 }

@@ -16,6 +16,15 @@
 // Training code builds its rows with the same free functions (BuildPromptTokens,
 // EncodeResponse), so SFT targets, RL rows and what the policy saw are token-identical.
 //
+// Layouts (`layout`): "steps" (above: every turn a fresh prompt with the last k turns) or
+// "episode": the episode is one growing sequence kept in the input's PolicyMemory with its KV
+// cache. The first turn appends BuildPromptTokens of the first prompt; each later turn appends
+// BuildFollowUpTokens(RenderFollowUpPrompt(...)) — the new observation only — and the model
+// reads just those tokens (GenerateContinuations), never re-tokenizing earlier text.
+// PolicyOutput.prompt_tokens is then the appended segment. Context limit: when the sequence plus
+// the segment plus max_new_tokens would exceed max_context_tokens (0 = the model's
+// max_position_embeddings), the output is context_exhausted and the episode ends there.
+//
 // This header is torch-free (the model type is only forward-declared): the policy factory and
 // the CLI include it without parsing LibTorch. Include agents/transformer_lm.h to use model().
 //
@@ -39,6 +48,7 @@ namespace turnwise {
 class Tokenizer;
 class TransformerLMImpl;
 struct SamplingParams;
+struct GeneratedSequence;
 
 // The `lm` policy's config keys (MakePolicy("lm", config); errors name "policy.<key>").
 struct LmPolicyOptions {
@@ -51,6 +61,8 @@ struct LmPolicyOptions {
   bool restate_task = false;   // PromptOptions::restate_task
   int threads = 0;             // LibTorch intra-op threads for Act(); 0 = leave as is
   uint64_t seed = 0;           // mixed into every input's seed
+  std::string layout = "steps";    // "steps" | "episode"
+  int64_t max_context_tokens = 0;  // episode layout: sequence limit; 0 = the model's context
   std::string device = "cpu";  // TransformerLMOptions
   std::string dtype = "float32";
 
@@ -77,6 +89,19 @@ std::vector<int32_t> BuildPromptTokens(const Tokenizer& tokenizer, const std::st
 // RenderUserPrompt + the above: what the lm policy feeds the model for `input`.
 std::vector<int32_t> BuildPromptTokens(const Tokenizer& tokenizer, const PolicyInput& input,
                                        const PromptOptions& options);
+
+// The episode layout's segment for a later turn: <|im_end|> when the previous response did not
+// end with it (`close_previous`, generation stopped at "</action>"), "\n", then the user message
+// `user_message` and the assistant header, ChatML-framed as BuildPromptTokens frames them.
+std::vector<int32_t> BuildFollowUpTokens(const Tokenizer& tokenizer, const std::string& user_message,
+                                         bool close_previous);
+
+// The episode layout's context segment for the decision `input`: the first prompt when
+// `history` is empty, else the follow-up (RenderFollowUpPrompt). `user_message` receives the
+// rendered message. `previous_response` is the last response's token ids (for the closing).
+std::vector<int32_t> BuildTurnContext(const Tokenizer& tokenizer, const PolicyInput& input,
+                                      const PromptOptions& options, const std::vector<int32_t>& previous_response,
+                                      std::string* user_message);
 
 // Response text -> ids (added-token matching off), plus the <|im_end|> id when `end_turn`: the
 // target of a supervised turn ("<think>…</think><action>…</action>" + <|im_end|>).
@@ -118,6 +143,11 @@ class LmPolicy : public Policy {
   std::shared_ptr<TransformerLMImpl> model_;
   std::shared_ptr<const Tokenizer> tokenizer_;
   LmPolicyOptions options_;
+  std::vector<PolicyOutput> ActSteps(const std::vector<PolicyInput>& batch);
+  std::vector<PolicyOutput> ActEpisode(const std::vector<PolicyInput>& batch);
+  // The output fields every layout fills from a generated sequence.
+  void FillFromGenerated(const PolicyInput& input, GeneratedSequence& generated, PolicyOutput& out) const;
+
   int32_t im_end_id_ = 0;
 };
 

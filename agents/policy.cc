@@ -64,6 +64,12 @@ class RandomPolicy : public Policy {
 
 }  // namespace
 
+bool IsValidTurn(const PolicyOutput& output, const StepResult& answer) {
+  const auto it = answer.info.find("is_action_valid");
+  const bool env_valid = it != answer.info.end() && it->is_boolean() ? it->get<bool>() : output.admissible;
+  return output.format_valid && env_valid;
+}
+
 std::vector<std::string> PolicyNames() { return {"expert", "lm", "noisy_expert", "openai", "random"}; }
 
 std::unique_ptr<Policy> MakePolicy(const std::string& name, const Json& config) {

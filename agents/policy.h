@@ -21,6 +21,16 @@
 
 namespace turnwise {
 
+// What a policy carries from one turn of an episode to the next (the lm policy's episode layout
+// keeps the episode's token sequence and KV cache here). The caller owns one slot per episode,
+// empty when the episode starts, passes it with every input of that episode, and drops it when
+// the episode ends (which frees the cache); the policy fills it. Policies that need no memory
+// ignore it.
+class PolicyMemory {
+ public:
+  virtual ~PolicyMemory() = default;
+};
+
 // One decision: an episode waiting for its next action.
 struct PolicyInput {
   std::string env_name;               // selects the prompt template ("household", …)
@@ -29,13 +39,16 @@ struct PolicyInput {
   const StepResult* step = nullptr;   // the current observation and admissible actions
   Env* env = nullptr;                 // the in-process env (the expert asks it); may be null
   uint64_t seed = 0;                  // per-decision seed: same seed, same input → same output
+  std::unique_ptr<PolicyMemory>* memory = nullptr;  // the episode's slot (episode layout); may be null
 };
 
 // What a policy answered. Model policies fill the token fields (token-in/token-out: the learner
 // trains on exactly these ids); scripted ones leave them empty.
 struct PolicyOutput {
   std::string prompt;                  // the user message the policy was shown (rendered template)
-  std::vector<int32_t> prompt_tokens;  // the full chat-formatted prompt, tokenised (model policies)
+  // Model policies: the chat-formatted prompt, tokenised — in the episode layout only the tokens
+  // this turn appended to the episode's sequence (agents/episode_tokens.h).
+  std::vector<int32_t> prompt_tokens;
   std::string response;                // the generated text (scripted: the action itself)
   std::vector<int32_t> response_tokens;
   std::vector<float> logprobs;         // per response token, at sampling time
@@ -43,7 +56,16 @@ struct PolicyOutput {
   std::string action;                  // the projected action sent to the env
   bool format_valid = true;            // <think>/<action> format respected (model policies)
   bool admissible = true;              // the action is in the admissible list (when known)
+  // The episode layout's context limit: this turn would not fit, nothing was generated and no
+  // action is given; the caller ends the episode as truncated.
+  bool context_exhausted = false;
 };
+
+// Whether a turn counts as valid (TurnRecord::action_valid, the invalid-action penalty): the
+// answer kept the <think>/<action> format, and the env accepted the action — its
+// info.is_action_valid when it reports one (it is the authority: sokoban reads "move up" as up,
+// as verl-agent's projection does), else the policy's admissibility check.
+bool IsValidTurn(const PolicyOutput& output, const StepResult& answer);
 
 class Policy {
  public:

@@ -55,7 +55,102 @@ std::string CollapseSpaces(const std::string& s) {
   return out;
 }
 
+// The grid worlds (sokoban, frozenlake): verl-agent's Sokoban template structure — who the
+// agent is, the symbols, the goal, the rules, then the current step — in Turnwise's words.
+struct GridTemplate {
+  const char* env;
+  const char* header;  // everything before "# Current step"
+};
+
+const GridTemplate kGridTemplates[] = {
+    {"sokoban",
+     "You are an expert agent solving a Sokoban puzzle.\n\n"
+     "# Symbols\n"
+     "#: wall (nothing passes through it)\n"
+     "_: floor\n"
+     "O: target, a place a box must reach\n"
+     "X: box\n"
+     "\xe2\x88\x9a: box on a target\n"
+     "P: you, the player\n"
+     "S: you, standing on a target\n\n"
+     "# Goal\n"
+     "Get every box (X) onto a target (O). The puzzle is solved once no box is left off a target.\n\n"
+     "# Rules\n"
+     "Each action moves you one cell. Walking into a box pushes it one cell further, if the cell behind it is "
+     "free; a box can never be pulled, and two boxes cannot be pushed at once. A box pushed into a corner or "
+     "along a wall may never come back, so plan before you push.\n"},
+    {"frozenlake",
+     "You are an expert agent crossing a frozen lake.\n\n"
+     "# Symbols\n"
+     "P: you\n"
+     "_: frozen ice, safe to stand on\n"
+     "O: a hole in the ice\n"
+     "G: the goal\n"
+     "X: you, fallen into a hole\n"
+     "\xe2\x88\x9a: you, on the goal\n\n"
+     "# Goal\n"
+     "Walk to the goal (G) without falling into a hole (O).\n\n"
+     "# Rules\n"
+     "Each action moves you one cell left, down, right or up; walking against the edge of the lake leaves you "
+     "where you are. Falling into a hole ends the game. On slippery ice you may slide to one side instead of "
+     "the way you chose.\n"},
+};
+
+const char kGridInstruction[] =
+    "Now choose your next move (one action). First think it through step by step — where you are, where you "
+    "need to go, what is in the way — inside <think> </think> tags. Then write one admissible action inside "
+    "<action> </action> tags.";
+
+const GridTemplate* FindGridTemplate(const std::string& env) {
+  for (const GridTemplate& t : kGridTemplates) {
+    if (env == t.env) return &t;
+  }
+  return nullptr;
+}
+
+// ["up", "down"]: the grid worlds' list, in the env's order.
+std::string QuotedList(const std::vector<std::string>& actions) {
+  std::vector<std::string> quoted;
+  for (const auto& a : actions) quoted.push_back("\"" + a + "\"");
+  return "[" + Join(quoted, ", ") + "]";
+}
+
+std::string GridStepPrompt(const GridTemplate& t, const std::vector<HistoryEntry>& history,
+                           const std::string& observation, const std::vector<std::string>& admissible,
+                           const PromptOptions& options) {
+  std::string out = std::string(t.header) + "\n# Current step\n";
+  if (!history.empty() && options.history_length != 0) {
+    const size_t k = options.history_length < 0
+                         ? history.size()
+                         : std::min(history.size(), static_cast<size_t>(options.history_length));
+    std::vector<HistoryEntry> recent(history.end() - static_cast<long>(k), history.end());
+    out += "You have taken " + std::to_string(history.size()) + " step(s) so far. Your last " + std::to_string(k) +
+           " observation(s) and the action(s) you took:\n" +
+           RenderHistory(recent, static_cast<int>(history.size() - k) + 1) + "\n";
+  } else if (!history.empty()) {
+    out += "You have taken " + std::to_string(history.size()) + " step(s) so far.\n";
+  }
+  out += history.empty() ? "Your current observation is:\n"
+                         : "You are now at step " + std::to_string(history.size() + 1) +
+                               " and your current observation is:\n";
+  return out + observation + "\nYour admissible actions are " + QuotedList(admissible) + ".\n\n" +
+         kGridInstruction;
+}
+
 }  // namespace
+
+std::string RenderFollowUpPrompt(const std::string& env, const std::string& task, int steps_taken,
+                                 const std::string& observation, const std::vector<std::string>& admissible,
+                                 const PromptOptions& options) {
+  if (FindGridTemplate(env) != nullptr) {
+    return "You are now at step " + std::to_string(steps_taken + 1) + " and your current observation is:\n" +
+           observation + "\nYour admissible actions are " + QuotedList(admissible) + ".";
+  }
+  std::string out = "Your current observation is: " + observation + "\nThe admissible actions in this situation are: [" +
+                    RenderAdmissible(admissible, options.hide_help) + "].";
+  if (options.restate_task && !task.empty()) out += "\nRemember, your task is to: " + task + ".";
+  return out;
+}
 
 std::string ExtractTask(const std::string& first_observation) {
   const std::string marker = "Your task is to: ";
@@ -91,6 +186,9 @@ std::string RenderStepPrompt(const std::string& env, const std::string& task,
                              const std::string& observation,
                              const std::vector<std::string>& admissible,
                              const PromptOptions& options) {
+  if (const GridTemplate* grid = FindGridTemplate(env)) {
+    return GridStepPrompt(*grid, history, observation, admissible, options);
+  }
   const std::string actions = RenderAdmissible(admissible, options.hide_help);
   if (history.empty()) {
     // The first observation ends with the task: nothing to restate.

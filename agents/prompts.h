@@ -1,8 +1,10 @@
-// Prompts and memory for multi-turn agents, in the per-step layout of verl-agent: every turn is
-// one training row whose prompt is rebuilt from the task, the last k (observation, action)
-// pairs, the current observation and the admissible actions, plus a format instruction asking
-// for <think>…</think><action>…</action>. The wording is Turnwise's own; the structure and
-// fields follow verl-agent's ALFWorld templates (see research/environments.md §1.6).
+// Prompts and memory for multi-turn agents. In verl-agent's per-step layout every turn is one
+// training row whose prompt is rebuilt from the task, the last k (observation, action) pairs, the
+// current observation and the admissible actions, plus a format instruction asking for
+// <think>…</think><action>…</action> (RenderStepPrompt). In the episode layout the first turn's
+// prompt is the same and each later turn appends only a short message with the new observation
+// (RenderFollowUpPrompt). The wording is Turnwise's own; the structure and fields follow
+// verl-agent's templates (agent_system/environments/prompts/alfworld.py and sokoban.py).
 //
 // Pure text functions: no model, no tokenizer, thread-safe.
 #ifndef TURNWISE_AGENTS_PROMPTS_H_
@@ -42,14 +44,23 @@ std::string RenderHistory(const std::vector<HistoryEntry>& entries, int first_st
 // Admissible actions as "'a',\n 'b'" (verl-agent's rendering), without "help" when asked.
 std::string RenderAdmissible(const std::vector<std::string>& actions, bool hide_help);
 
-// The user message for one step. `env` selects the template ("household" has its own; any other
-// env gets the generic one). `history` holds every previous step of the episode (oldest first);
+// The user message for one step. `env` selects the template: "household" (verl-agent's ALFWorld
+// structure), "sokoban" and "frozenlake" (verl-agent's Sokoban structure: symbols, goal, rules,
+// the current grid, the admissible actions), and a generic one for any other env (the household
+// structure without household's words). `history` holds every previous step of the episode (oldest first);
 // `observation` is the current one; `task` may be empty.
 std::string RenderStepPrompt(const std::string& env, const std::string& task,
                              const std::vector<HistoryEntry>& history,
                              const std::string& observation,
                              const std::vector<std::string>& admissible,
                              const PromptOptions& options);
+
+// The episode layout's message for a later turn (the model has every earlier turn in its
+// context, so only the new observation is put): `steps_taken` turns so far, the observation and
+// the admissible actions (the task restated when options.restate_task, for non-grid envs).
+std::string RenderFollowUpPrompt(const std::string& env, const std::string& task, int steps_taken,
+                                 const std::string& observation, const std::vector<std::string>& admissible,
+                                 const PromptOptions& options);
 
 struct ProjectedAction {
   std::string action;   // what is sent to the environment

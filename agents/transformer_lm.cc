@@ -295,6 +295,14 @@ void KVCache::SelectRows(const at::Tensor& index) {
   batch_ = index.size(0);
 }
 
+void KVCache::SetLength(int64_t length) {
+  if (length < 0 || length > capacity_) {
+    throw InvalidArgument("KV cache length " + std::to_string(length) + " outside [0, " +
+                          std::to_string(capacity_) + "]");
+  }
+  length_ = length;
+}
+
 std::pair<at::Tensor, at::Tensor> KVCache::Append(int64_t layer, const at::Tensor& k,
                                                   const at::Tensor& v) {
   const int64_t t = k.size(2);

@@ -90,6 +90,16 @@ class KVCache {
   // Used by the model after all layers saw the new positions.
   void Advance(int64_t steps) { length_ += steps; }
 
+  // The whole buffers of `layer`, [batch, num_key_value_heads, capacity, head_dim] (handles
+  // sharing the storage: writing into them writes the cache). Positions >= length() hold
+  // whatever was there. With SetLength, a caller loads keys and values computed earlier (the
+  // episode layout carries each episode's cache from turn to turn this way).
+  at::Tensor keys(int64_t layer) const { return keys_[static_cast<size_t>(layer)]; }
+  at::Tensor values(int64_t layer) const { return values_[static_cast<size_t>(layer)]; }
+  int64_t num_layers() const { return static_cast<int64_t>(keys_.size()); }
+  // Declares positions [0, length) filled. InvalidArgument beyond the capacity.
+  void SetLength(int64_t length);
+
  private:
   int64_t batch_;
   int64_t capacity_;
