@@ -26,6 +26,7 @@ struct Slot {
   std::string task;
   std::vector<HistoryEntry> history;
   EpisodeRecord record;
+  std::unique_ptr<PolicyMemory> memory;  // the policy's state of this episode (episode layout)
 };
 
 }  // namespace
@@ -91,7 +92,7 @@ EvalResult EvaluatePolicy(Policy& policy, const std::string& env_name, const Jso
     }
     e.success = status != EpisodeStatus::kAborted && s.last.info.value("won", false);
     e.num_turns = static_cast<int64_t>(e.turns.size());
-    e.info = {{"final_observation", s.last.observation.text}};
+    e.info["final_observation"] = s.last.observation.text;
     result.episodes++;
     successes += e.success;
     total_return += e.episode_return;
@@ -100,6 +101,7 @@ EvalResult EvaluatePolicy(Policy& policy, const std::string& env_name, const Jso
     type.episodes++;
     type.successes += e.success;
     s.active = false;
+    s.memory.reset();
     if (sink) sink(std::move(e));
     s.record = EpisodeRecord();
   };
@@ -160,6 +162,7 @@ EvalResult EvaluatePolicy(Policy& policy, const std::string& env_name, const Jso
       in.env = s->env.get();
       in.seed = HashCombine(HashCombine(seed, static_cast<uint64_t>(s->index)),
                             static_cast<uint64_t>(s->record.turns.size()));
+      in.memory = &s->memory;
       inputs.push_back(std::move(in));
     }
     std::vector<PolicyOutput> outputs;
@@ -183,6 +186,12 @@ EvalResult EvaluatePolicy(Policy& policy, const std::string& env_name, const Jso
     for (size_t k = 0; k < waiting.size(); ++k) {
       Slot& s = *waiting[k];
       PolicyOutput& o = outputs[k];
+      if (o.context_exhausted) {  // the episode layout's context limit ends the episode
+        s.record.info["truncated_by"] = "context_limit";
+        finish(s, EpisodeStatus::kTruncated, "");
+        start(s);
+        continue;
+      }
       TurnRecord turn;
       turn.turn_index = static_cast<int64_t>(s.record.turns.size());
       turn.observation = s.last.observation.text;
@@ -203,8 +212,7 @@ EvalResult EvaluatePolicy(Policy& policy, const std::string& env_name, const Jso
         start(s);
         continue;
       }
-      const bool env_valid = s.last.info.value("is_action_valid", true);
-      turn.action_valid = env_valid && o.admissible && o.format_valid;
+      turn.action_valid = IsValidTurn(o, s.last);
       turn.reward = s.last.reward;
       turn.terminated = s.last.terminated;
       turn.truncated = s.last.truncated;

@@ -26,6 +26,7 @@ struct Live {
   int64_t index = 0;       // position in the iteration's episode list (for seeds)
   PolicyOutput pending;    // the action sent, while its env call is in flight
   double generate_seconds = 0;
+  std::unique_ptr<PolicyMemory> memory;  // the policy's state of this episode (episode layout)
 };
 
 }  // namespace
@@ -149,7 +150,7 @@ RolloutStats RolloutEngine::Run(Policy& policy, const std::vector<RolloutTask>& 
     t.prompt = std::move(out.prompt);
     t.response = std::move(out.response);
     t.action = out.action;
-    t.action_valid = out.format_valid && out.admissible;
+    t.action_valid = IsValidTurn(out, res.step);
     t.token_ids = std::move(out.response_tokens);
     t.logprobs = std::move(out.logprobs);
     t.entropies = std::move(out.entropies);
@@ -208,6 +209,7 @@ RolloutStats RolloutEngine::Run(Policy& policy, const std::vector<RolloutTask>& 
       in.env = &pool_->EnvAt(slot);
       in.seed = HashCombine(HashCombine(seed, static_cast<uint64_t>(iteration)),
                             HashCombine(static_cast<uint64_t>(live->index), live->out.record.turns.size()));
+      in.memory = &live->memory;
       inputs.push_back(std::move(in));
     }
     std::vector<int> acting;
@@ -234,15 +236,26 @@ RolloutStats RolloutEngine::Run(Policy& policy, const std::vector<RolloutTask>& 
       continue;
     }
     std::vector<std::string> actions;
+    std::vector<int> sending;
     actions.reserve(acting.size());
     for (size_t i = 0; i < acting.size(); ++i) {
       Live* live = slots[static_cast<size_t>(acting[i])].get();
+      if (outputs[i].context_exhausted) {
+        // The episode's sequence is full (rollout.max_context_tokens): it ends here, truncated.
+        EpisodeRecord& r = live->out.record;
+        r.info["truncated_by"] = "context_limit";
+        if (!r.turns.empty()) r.turns.back().truncated = true;
+        finish(acting[i], EpisodeStatus::kTruncated, "");
+        continue;
+      }
       live->generate_seconds = act_seconds;
       live->pending = std::move(outputs[i]);
       actions.push_back(live->pending.action);
+      sending.push_back(acting[i]);
     }
-    pool_->Send(acting, actions);
-    outstanding += acting.size();
+    if (sending.size() < acting.size()) launch();
+    if (!sending.empty()) pool_->Send(sending, actions);
+    outstanding += sending.size();
   }
   stats.mean_act_batch = stats.policy_calls ? static_cast<double>(act_inputs) / static_cast<double>(stats.policy_calls) : 0;
   stats.seconds = Since(t_start);

@@ -72,8 +72,9 @@ ConfigSchema BuildSchema() {
   s.Add({.path = "data.episodes", .type = FieldType::kInt, .default_value = 500,
          .help = "demonstration episodes", .min = 1.0});
   s.Add({.path = "data.policy", .type = FieldType::kString, .default_value = "noisy_expert",
-         .help = "behaviour policy; labels are always the expert's",
-         .choices = {"expert", "noisy_expert"}});
+         .help = "behaviour policy: expert, noisy_expert (labels are the expert's), or random (labels are its own "
+                 "uniformly random actions: the format without the task)",
+         .choices = {"expert", "noisy_expert", "random"}});
   s.Add({.path = "data.noise", .type = FieldType::kNumber, .default_value = 0.2,
          .help = "noisy_expert: chance of executing a random admissible action", .min = 0.0,
          .max = 1.0});
@@ -93,6 +94,10 @@ ConfigSchema BuildSchema() {
          .choices = ThinkStyles()});
   s.Add({.path = "prompt.history_length", .type = FieldType::kInt, .default_value = 2,
          .help = "turns of history in each prompt (k, 0 none, -1 all)", .min = -1.0});
+  s.Add({.path = "prompt.layout", .type = FieldType::kString, .default_value = "steps",
+         .help = "steps: one example per state (verl-agent's rows); episode: one example per demonstration "
+                 "episode, the lm policy's growing sequence (match the RL run's rollout.layout)",
+         .choices = {"steps", "episode"}});
   s.Add({.path = "prompt.restate_task", .type = FieldType::kBool, .default_value = false,
          .help = "repeat the task after the admissible actions, a few tokens before the response"});
   s.Add({.path = "tokenizer.path", .type = FieldType::kString, .default_value = "",
@@ -253,9 +258,10 @@ std::optional<std::string> CorruptCommand(const std::string& command, const std:
 }
 
 std::vector<Demonstration> CollectDemonstrations(const DemoCollectionOptions& o, DemoStats* stats) {
-  if (o.policy != "expert" && o.policy != "noisy_expert") {
-    throw NotFound(UnknownNameMessage("demonstration policy", o.policy, {"expert", "noisy_expert"}));
+  if (o.policy != "expert" && o.policy != "noisy_expert" && o.policy != "random") {
+    throw NotFound(UnknownNameMessage("demonstration policy", o.policy, {"expert", "noisy_expert", "random"}));
   }
+  const bool random_policy = o.policy == "random";
   std::unique_ptr<Env> env = EnvRegistry::Make(o.env, o.env_config);
   const EnvSpec spec = env->Spec();
   auto split = spec.splits.find(o.split);
@@ -279,7 +285,16 @@ std::vector<Demonstration> CollectDemonstrations(const DemoCollectionOptions& o,
     std::vector<HistoryEntry> history;
     int64_t turns = 0;
     while (!last.done() && (o.max_turns <= 0 || turns < o.max_turns)) {
-      std::optional<std::string> label = env->ExpertAction();
+      std::optional<std::string> label;
+      if (random_policy) {
+        if (last.admissible_actions.empty()) {
+          throw FailedPrecondition("the random demonstration policy needs admissible actions; '" + o.env +
+                                   "' lists none for " + task_id);
+        }
+        label = last.admissible_actions[rng.Uniform(last.admissible_actions.size())];
+      } else {
+        label = env->ExpertAction();
+      }
       if (!label) {
         throw FailedPrecondition("environment '" + o.env + "' has no scripted expert for " + task_id);
       }
@@ -304,6 +319,8 @@ std::vector<Demonstration> CollectDemonstrations(const DemoCollectionOptions& o,
         executed = RandomAction(last.admissible_actions, o.noise_weights, rng);
       }
       local.random_actions += executed != *label;
+      d.executed = executed;
+      d.episode = i;
       demos.push_back(std::move(d));
       history.push_back({last.observation.text, executed});
       last = env->Step(executed);
@@ -359,14 +376,39 @@ std::string TargetResponse(const std::string& think, const std::string& action) 
   return "<think>" + think + "</think><action>" + action + "</action>";
 }
 
+SftExample SftExample::Turn(std::vector<int32_t> prompt, std::vector<int32_t> response) {
+  SftExample e;
+  e.turns.push_back({std::move(prompt), std::move(response)});
+  e.trained = {1};
+  return e;
+}
+
 SftExample MakeSftExample(const Tokenizer& tokenizer, const Demonstration& demo,
                           const PromptOptions& prompt_options, const std::string& think_style) {
   StepResult step;
+  return SftExample::Turn(
+      BuildPromptTokens(tokenizer, InputOf(demo, &step), prompt_options),
+      EncodeResponse(tokenizer,
+                     TargetResponse(ThinkText(think_style, demo.task, demo.action, demo.observation), demo.action),
+                     /*end_turn=*/true));
+}
+
+SftExample MakeEpisodeSftExample(const Tokenizer& tokenizer, const std::vector<const Demonstration*>& episode,
+                                 const PromptOptions& prompt_options, const std::string& think_style) {
   SftExample e;
-  e.prompt = BuildPromptTokens(tokenizer, InputOf(demo, &step), prompt_options);
-  e.response = EncodeResponse(
-      tokenizer, TargetResponse(ThinkText(think_style, demo.task, demo.action, demo.observation), demo.action),
-      /*end_turn=*/true);
+  std::vector<int32_t> previous;
+  for (const Demonstration* demo : episode) {
+    StepResult step;
+    std::string message;
+    TurnTokens turn;
+    turn.context = BuildTurnContext(tokenizer, InputOf(*demo, &step), prompt_options, previous, &message);
+    const std::string& done = demo->executed.empty() ? demo->action : demo->executed;
+    turn.response = EncodeResponse(
+        tokenizer, TargetResponse(ThinkText(think_style, demo->task, done, demo->observation), done), true);
+    previous = turn.response;
+    e.turns.push_back(std::move(turn));
+    e.trained.push_back(done == demo->action ? 1 : 0);
+  }
   return e;
 }
 
@@ -442,53 +484,60 @@ double CosineLearningRate(int64_t step, int64_t total, int64_t warmup, double lr
 
 SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExample*>& batch,
                      double prompt_weight) {
-  std::vector<std::vector<int32_t>> prompts, responses;
   int64_t total = 0;
-  for (const SftExample* e : batch) {
-    prompts.push_back(e->prompt);
-    responses.push_back(e->response);
-    total += static_cast<int64_t>(e->prompt.size() + e->response.size());
-  }
+  for (const SftExample* e : batch) total += e->length();
   if (prompt_weight <= 0) {
-    TokenScores scores = Score(model, prompts, responses);
-    at::Tensor count = scores.mask.sum();
+    std::vector<const EpisodeTokens*> episodes;
+    std::vector<float> trained;
+    for (const SftExample* e : batch) {
+      episodes.push_back(&e->turns);
+      for (size_t t = 0; t < e->turns.size(); ++t) trained.push_back(t < e->trained.size() ? e->trained[t] : 1);
+    }
+    TokenScores scores = ScoreEpisodes(model, episodes);
+    at::Tensor mask = scores.mask * at::tensor(trained, at::TensorOptions().dtype(at::kFloat))
+                                        .view({-1, 1})
+                                        .to(scores.mask.device());
+    at::Tensor count = mask.sum();
     const int64_t n = static_cast<int64_t>(count.item<float>());
-    at::Tensor loss = -scores.logprobs.sum() / count.clamp_min(1.0);
+    at::Tensor loss = -(scores.logprobs * mask).sum() / count.clamp_min(1.0);
     return {loss, loss.item<double>(), n, total};
   }
-  // One right-padded [prompt | response] sequence per row; position t predicts token t+1,
-  // weighted 1 when that token is a response token, as a prompt token otherwise, 0 on padding.
+  // One right-padded sequence per example; position t predicts token t+1, weighted 1 when that
+  // token belongs to a trained response, as a prompt token when it is context, 0 otherwise
+  // (padding, untrained responses).
   const int64_t b = static_cast<int64_t>(batch.size());
   int64_t len = 0;
-  for (const SftExample* e : batch) {
-    len = std::max<int64_t>(len, static_cast<int64_t>(e->prompt.size() + e->response.size()));
-  }
-  std::vector<int64_t> ids(static_cast<size_t>(b * len), 0), attend(ids.size(), 0);
+  for (const SftExample* e : batch) len = std::max(len, e->length());
+  std::vector<int64_t> ids(static_cast<size_t>(b * len), 0);
   std::vector<int64_t> targets(static_cast<size_t>(b * (len - 1)), 0);
   std::vector<float> is_response(targets.size(), 0.f), is_prompt(targets.size(), 0.f);
   for (int64_t r = 0; r < b; ++r) {
-    std::vector<int32_t> seq = batch[static_cast<size_t>(r)]->prompt;
-    const int64_t plen = static_cast<int64_t>(seq.size());
-    seq.insert(seq.end(), batch[static_cast<size_t>(r)]->response.begin(),
-               batch[static_cast<size_t>(r)]->response.end());
-    for (int64_t t = 0; t < static_cast<int64_t>(seq.size()); ++t) {
-      ids[static_cast<size_t>(r * len + t)] = seq[static_cast<size_t>(t)];
-      attend[static_cast<size_t>(r * len + t)] = 1;
-      if (t == 0) continue;
-      const size_t k = static_cast<size_t>(r * (len - 1) + t - 1);
-      targets[k] = seq[static_cast<size_t>(t)];
-      (t >= plen ? is_response : is_prompt)[k] = 1.f;
+    const SftExample& e = *batch[static_cast<size_t>(r)];
+    int64_t t = 0;
+    auto put = [&](int32_t id, std::vector<float>* weight) {
+      ids[static_cast<size_t>(r * len + t)] = id;
+      if (t > 0) {
+        const size_t k = static_cast<size_t>(r * (len - 1) + t - 1);
+        targets[k] = id;
+        if (weight) (*weight)[k] = 1.f;
+      }
+      ++t;
+    };
+    for (size_t turn = 0; turn < e.turns.size(); ++turn) {
+      const bool trained = turn >= e.trained.size() || e.trained[turn];
+      for (int32_t id : e.turns[turn].context) put(id, &is_prompt);
+      for (int32_t id : e.turns[turn].response) put(id, trained ? &is_response : nullptr);
     }
   }
   const at::Device dev = model.device();
   auto lopt = at::TensorOptions().dtype(at::kLong);
   auto fopt = at::TensorOptions().dtype(at::kFloat);
   at::Tensor ids_t = at::tensor(ids, lopt).view({b, len}).to(dev);
-  at::Tensor attend_t = at::tensor(attend, lopt).view({b, len}).to(dev);
   at::Tensor target_t = at::tensor(targets, lopt).view({b, len - 1}).to(dev);
   at::Tensor resp_t = at::tensor(is_response, fopt).view({b, len - 1}).to(dev);
   at::Tensor prompt_t = at::tensor(is_prompt, fopt).view({b, len - 1}).to(dev);
-  at::Tensor hidden = model.ForwardHidden(ids_t, attend_t).narrow(1, 0, len - 1);
+  // Right padding needs no mask: no real token attends to a later pad.
+  at::Tensor hidden = model.ForwardHidden(ids_t).narrow(1, 0, len - 1);
   at::Tensor logp = at::log_softmax(model.Logits(hidden).to(at::kFloat), -1)
                         .gather(-1, target_t.unsqueeze(-1))
                         .squeeze(-1);  // [B, len-1]
@@ -497,6 +546,26 @@ SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExampl
   at::Tensor prompt_nll = -(logp * prompt_t).sum() / n_prompt.clamp_min(1.0);
   return {response_nll + prompt_weight * prompt_nll, response_nll.item<double>(),
           static_cast<int64_t>(n_resp.item<float>()), total};
+}
+
+std::vector<SftExample> BuildSftExamples(const Tokenizer& tokenizer, const std::vector<Demonstration>& demos,
+                                         const PromptOptions& prompt_options, const std::string& think_style,
+                                         const std::string& layout) {
+  std::vector<SftExample> examples;
+  if (layout != "episode") {
+    examples.reserve(demos.size());
+    for (const Demonstration& d : demos) examples.push_back(MakeSftExample(tokenizer, d, prompt_options, think_style));
+    return examples;
+  }
+  std::vector<const Demonstration*> episode;
+  for (size_t i = 0; i <= demos.size(); ++i) {
+    if (!episode.empty() && (i == demos.size() || demos[i].episode != episode.back()->episode)) {
+      examples.push_back(MakeEpisodeSftExample(tokenizer, episode, prompt_options, think_style));
+      episode.clear();
+    }
+    if (i < demos.size()) episode.push_back(&demos[i]);
+  }
+  return examples;
 }
 
 SftResult RunSft(const Json& raw_config, std::ostream& log) {
@@ -622,28 +691,33 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
       << mcfg.num_key_value_heads << ", vocab " << mcfg.vocab_size << ": "
       << HumanCount(double(result.parameters)) << " parameters (" << result.parameters << ")\n";
 
-  // 3. Training rows.
-  std::vector<SftExample> examples;
-  examples.reserve(demos.size());
+  // 3. Training rows: one per state (steps) or per demonstration episode (episode).
+  const std::string layout = c["prompt"]["layout"].get<std::string>();
+  std::vector<SftExample> examples = BuildSftExamples(*tokenizer, demos, prompt_options, think_style, layout);
   std::vector<int64_t> lengths;
   int64_t dropped = 0, prompt_tokens = 0, response_tokens = 0;
-  for (const Demonstration& d : demos) {
-    SftExample e = MakeSftExample(*tokenizer, d, prompt_options, think_style);
-    const int64_t len = static_cast<int64_t>(e.prompt.size() + e.response.size());
-    if (len > mcfg.max_position_embeddings) {
-      ++dropped;
-      continue;
+  {
+    std::vector<SftExample> kept;
+    for (SftExample& e : examples) {
+      const int64_t len = e.length();
+      if (len > mcfg.max_position_embeddings) {
+        ++dropped;
+        continue;
+      }
+      for (const TurnTokens& t : e.turns) {
+        prompt_tokens += static_cast<int64_t>(t.context.size());
+        response_tokens += static_cast<int64_t>(t.response.size());
+      }
+      lengths.push_back(len);
+      kept.push_back(std::move(e));
     }
-    prompt_tokens += static_cast<int64_t>(e.prompt.size());
-    response_tokens += static_cast<int64_t>(e.response.size());
-    lengths.push_back(len);
-    examples.push_back(std::move(e));
+    examples.swap(kept);
   }
   if (examples.empty()) throw FailedPrecondition("sft: every demonstration is longer than the model's context");
-  log << "sft: " << examples.size() << " rows, mean prompt " << prompt_tokens / int64_t(examples.size())
-      << " tokens, mean response " << Fixed(double(response_tokens) / double(examples.size()), 1)
-      << " tokens" << (dropped ? ", " + std::to_string(dropped) + " longer than the context dropped" : "")
-      << "\n";
+  log << "sft: " << examples.size() << (layout == "episode" ? " episode" : "") << " rows, mean context "
+      << prompt_tokens / int64_t(examples.size()) << " tokens, mean response "
+      << Fixed(double(response_tokens) / double(examples.size()), 1) << " tokens"
+      << (dropped ? ", " + std::to_string(dropped) + " longer than the context dropped" : "") << "\n";
 
   // 4. Optimisation.
   const Json& tc = c["train"];
@@ -773,6 +847,7 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
     po.max_new_tokens = c["eval"]["max_new_tokens"].get<int64_t>();
     po.history_length = prompt_options.history_length;
     po.restate_task = prompt_options.restate_task;
+    po.layout = layout;
     po.threads = threads;
     po.seed = seed;
     LmPolicy policy(model.ptr(), tokenizer, po);

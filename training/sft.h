@@ -32,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "agents/episode_tokens.h"
 #include "agents/prompts.h"
 #include "core/config.h"
 #include "core/json.h"
@@ -54,6 +55,8 @@ struct Demonstration {
   std::string observation;
   std::vector<std::string> admissible;
   std::string action;                  // the expert's action from this state (the label)
+  std::string executed;                // the action the behaviour policy took (= action without noise)
+  int64_t episode = 0;                 // the demonstration episode it belongs to
 };
 
 struct DemoCollectionOptions {
@@ -61,7 +64,9 @@ struct DemoCollectionOptions {
   Json env_config = Json::object();
   std::string split = "train";
   int64_t episodes = 100;
-  std::string policy = "noisy_expert";  // "expert" | "noisy_expert"
+  // "expert" | "noisy_expert" | "random": the uniform random policy, whose label is the action
+  // it took — imitating it teaches the prompt, the tags and the action words, not the task.
+  std::string policy = "noisy_expert";
   double noise = 0.2;                   // noisy_expert: chance of executing a random action
   // noisy_expert: chance of executing the previous action again instead (checked first; a
   // typical model mistake, usually invalid — household answers "Nothing happens."), so the
@@ -120,13 +125,32 @@ const std::vector<std::string>& ThinkStyles();
 // "<think>" + think + "</think><action>" + action + "</action>".
 std::string TargetResponse(const std::string& think, const std::string& action);
 
-// One training row: exactly the lm policy's prompt ids and the target ids (ending in <|im_end|>).
+// One training example in the lm policy's exact token layout. Steps layout: one turn — the
+// prompt ids of one state and the target ids (ending in <|im_end|>). Episode layout: a whole
+// demonstration episode as the policy's growing sequence (agents/episode_tokens.h); a turn
+// whose executed action was not the label (noise) stays in the sequence as what happened but is
+// no target (`trained` 0), so the model learns the expert's answer to the state noise led to.
 struct SftExample {
-  std::vector<int32_t> prompt;
-  std::vector<int32_t> response;
+  EpisodeTokens turns;
+  std::vector<uint8_t> trained;  // per turn: its response is a target
+
+  // A one-turn example (steps layout).
+  static SftExample Turn(std::vector<int32_t> prompt, std::vector<int32_t> response);
+  int64_t length() const { return EpisodeLength(turns); }
 };
 SftExample MakeSftExample(const Tokenizer& tokenizer, const Demonstration& demo,
                           const PromptOptions& prompt_options, const std::string& think_style = "task");
+// The episode layout's example of one demonstration episode (its states in order): turn 0's
+// context is the first prompt, later turns' the follow-up messages (BuildTurnContext), each
+// response the target text of the executed action with <|im_end|>.
+SftExample MakeEpisodeSftExample(const Tokenizer& tokenizer, const std::vector<const Demonstration*>& episode,
+                                 const PromptOptions& prompt_options, const std::string& think_style = "task");
+
+// Every example of `demos` in `layout` ("steps": one per state; "episode": one per
+// demonstration episode, states grouped by Demonstration::episode in order).
+std::vector<SftExample> BuildSftExamples(const Tokenizer& tokenizer, const std::vector<Demonstration>& demos,
+                                         const PromptOptions& prompt_options, const std::string& think_style,
+                                         const std::string& layout);
 
 // The whole text of a row (ChatML rendering of prompt + response), used as tokenizer corpus.
 std::string DemonstrationText(const Demonstration& demo, const PromptOptions& prompt_options,

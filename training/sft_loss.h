@@ -21,9 +21,10 @@ struct SftBatchLoss {
   int64_t total_tokens;     // prompt + response tokens of the batch (no padding)
 };
 
-// Teacher-forced loss of `batch`: Score(model, prompts, responses), then
-// -sum(logprobs * mask) / sum(mask). Only response tokens count — the prompt is context, and
-// padding is masked — so the gradient is exactly that of the response tokens' likelihood.
+// Teacher-forced loss of `batch`: ScoreEpisodes over the examples, then -sum(logprobs * mask) /
+// sum(mask) over the responses of trained turns. Only those tokens count — prompts and untrained
+// turns are context, padding is masked — so the gradient is exactly that of the targets'
+// likelihood.
 // With prompt_weight w > 0 the loss adds w × the mean NLL of the prompt tokens (each predicted
 // from the ones before it; the first token of a prompt has no prediction): language modelling of
 // what the environment shows, an auxiliary objective that uses the ~90 % of the compute spent

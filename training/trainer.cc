@@ -28,6 +28,7 @@
 #include "training/advantages/advantage.h"
 #include "training/advantages/method_preset.h"
 #include "training/evaluate.h"
+#include "training/internal/training_rows.h"
 #include "training/advantages/seeupo.h"
 #include "training/losses.h"
 #include "training/regularizers.h"
@@ -81,6 +82,14 @@ ConfigSchema BuildSchema(bool algorithm_defaults) {
          .min = 1});
   s.Add({.path = "rollout.history_length", .type = FieldType::kInt, .default_value = 2,
          .help = "turns of history in the prompt (-1 all)", .min = -1});
+  s.Add({.path = "rollout.layout", .type = FieldType::kString, .default_value = "steps",
+         .help = "training rows: steps (a prompt per turn with the last k turns, verl-agent) or episode (one "
+                 "growing sequence per episode, KV cache carried across turns, loss on the agent's tokens)",
+         .choices = {"steps", "episode"}});
+  s.Add({.path = "rollout.max_context_tokens", .type = FieldType::kInt, .default_value = 0,
+         .help = "episode layout: the longest episode sequence; a turn that would pass it ends the episode as "
+                 "truncated (info.truncated_by = context_limit). 0 = the model's max_position_embeddings",
+         .min = 0});
   s.Add({.path = "rollout.restate_task", .type = FieldType::kBool, .default_value = false,
          .help = "repeat the task after the admissible actions (match the warm start's prompt.restate_task)"});
   // The algorithm block. In the public schema (what `--set` and the CLI validate against) these
@@ -187,18 +196,7 @@ ConfigSchema BuildSchema(bool algorithm_defaults) {
   return s;
 }
 
-// One training row: one turn of one episode.
-struct Row {
-  std::vector<int32_t> prompt;
-  std::vector<int32_t> response;
-  double advantage = 0;
-  std::vector<float> old_logprobs;
-  std::vector<float> ref_logprobs;
-  int64_t trajectory = 0;     // the episode's index in the iteration
-  std::string trajectory_id;  // the same as the estimators saw it (SeeUPO's correction key)
-  int turn = 0;
-  bool last_turn = false;
-};
+using Row = TrainingRow;
 
 std::string IterDir(const std::string& run_dir, int64_t it) {
   std::ostringstream s;
@@ -236,29 +234,20 @@ at::Tensor PadFloats(const std::vector<const std::vector<float>*>& rows, int64_t
   return t;
 }
 
-// Teacher-forced log-probs of the responses of `which` (no grad), in micro-batches of rows of
-// similar length (less padding), scored at `temperature` (the rollout's; see UpdateSetup).
+// Teacher-forced log-probs of the responses of `which` (no grad), chunk by chunk (the
+// scorer's chunks: similar lengths, or whole episodes), into old or reference log-probs.
 void ScoreRows(TransformerLMImpl& model, std::vector<Row>& rows, std::vector<size_t> which, int64_t micro,
-               bool reference, double temperature) {
+               bool reference, const RowScorer& scorer) {
   torch::NoGradGuard no_grad;
-  std::stable_sort(which.begin(), which.end(), [&](size_t a, size_t b) {
-    return rows[a].prompt.size() + rows[a].response.size() < rows[b].prompt.size() + rows[b].response.size();
-  });
-  for (size_t start = 0; start < which.size(); start += static_cast<size_t>(micro)) {
-    size_t end = std::min(which.size(), start + static_cast<size_t>(micro));
-    std::vector<std::vector<int32_t>> prompts, responses;
-    for (size_t k = start; k < end; ++k) {
-      prompts.push_back(rows[which[k]].prompt);
-      responses.push_back(rows[which[k]].response);
-    }
-    TokenScores s = Score(model, prompts, responses, temperature);
+  for (const std::vector<size_t>& chunk : scorer.Chunks(rows, std::move(which), static_cast<size_t>(micro))) {
+    TokenScores s = scorer.Score(model, rows, chunk);
     at::Tensor lp = s.logprobs.to(torch::kFloat32).contiguous();
     auto a = lp.accessor<float, 2>();
-    for (size_t k = start; k < end; ++k) {
-      Row& row = rows[which[k]];
+    for (size_t k = 0; k < chunk.size(); ++k) {
+      Row& row = rows[chunk[k]];
       std::vector<float>& out = reference ? row.ref_logprobs : row.old_logprobs;
       out.resize(row.response.size());
-      for (size_t j = 0; j < out.size(); ++j) out[j] = a[static_cast<int64_t>(k - start)][static_cast<int64_t>(j)];
+      for (size_t j = 0; j < out.size(); ++j) out[j] = a[static_cast<int64_t>(k)][static_cast<int64_t>(j)];
     }
   }
 }
@@ -278,10 +267,10 @@ struct UpdateSetup {
   int64_t minibatches = 1;
   size_t micro = 16;
   double max_grad_norm = 0;
-  // The rollout's sampling temperature: every log-prob and entropy of the update is of
-  // softmax(logits / temperature), the distribution the rollouts sampled from (verl's actor
-  // does the same); 1 for greedy or untempered rollouts.
-  double temperature = 1.0;
+  // Scores rows in the run's layout at the rollout's sampling temperature: every log-prob and
+  // entropy of the update is of softmax(logits / temperature), the distribution the rollouts
+  // sampled from (verl's actor does the same); 1 for greedy or untempered rollouts.
+  const RowScorer* scorer = nullptr;
   // Rows whose advantage is exactly 0 add nothing to a policy-gradient loss (every loss here
   // multiplies by the advantage) when no regulariser is on: they stay in the minibatch layout,
   // so every denominator is unchanged, but are never run through the model. Not with
@@ -354,7 +343,7 @@ void UpdatePhase(TransformerLMImpl& model, torch::optim::Optimizer& optimizer, c
                                      order.begin() + static_cast<std::ptrdiff_t>(m1));
       auto unit_length = [&](size_t unit) {
         size_t longest = 0;
-        for (size_t r : units[unit]) longest = std::max(longest, rows[r].prompt.size() + rows[r].response.size());
+        for (size_t r : units[unit]) longest = std::max<size_t>(longest, u.scorer->ContextLength(rows[r]));
         return longest;
       };
       std::stable_sort(mini_order.begin(), mini_order.end(),
@@ -390,18 +379,17 @@ void UpdatePhase(TransformerLMImpl& model, torch::optim::Optimizer& optimizer, c
       std::map<std::string, double> mini_terms;
       std::map<int64_t, double> log_ratio_sum;  // per episode, Σ over its tokens here of log ρ
       for (const std::vector<size_t>& members : micros) {
-        std::vector<std::vector<int32_t>> prompts, responses;
+        std::vector<size_t> member_rows;
         std::vector<const std::vector<float>*> olds, refs;
         std::vector<float> adv;
         for (size_t p : members) {
           const Row& row = rows[mini_rows[p]];
-          prompts.push_back(row.prompt);
-          responses.push_back(row.response);
+          member_rows.push_back(mini_rows[p]);
           olds.push_back(&row.old_logprobs);
           refs.push_back(&row.ref_logprobs);
           adv.push_back(static_cast<float>(advantage[mini_rows[p]]));
         }
-        TokenScores s = Score(model, prompts, responses, u.temperature);
+        TokenScores s = u.scorer->Score(model, rows, member_rows);
         int64_t width = s.logprobs.size(1);
         const bool track_kl = u.high_kl_threshold > 0;
         {
@@ -475,23 +463,19 @@ void UpdatePhase(TransformerLMImpl& model, torch::optim::Optimizer& optimizer, c
 // Mean token log-ratio log π_now − log π_old of each of `which` (no grad): SeeUPO's sequence
 // ratio of a turn just updated.
 std::vector<double> MeanLogRatios(TransformerLMImpl& model, const std::vector<Row>& rows,
-                                  const std::vector<size_t>& which, size_t micro, double temperature) {
+                                  const std::vector<size_t>& which, size_t micro, const RowScorer& scorer) {
   torch::NoGradGuard no_grad;
-  std::vector<double> out;
-  for (size_t start = 0; start < which.size(); start += micro) {
-    size_t end = std::min(which.size(), start + micro);
-    std::vector<std::vector<int32_t>> prompts, responses;
+  std::map<size_t, double> by_row;
+  for (const std::vector<size_t>& chunk : scorer.Chunks(rows, which, micro)) {
     std::vector<const std::vector<float>*> olds;
-    for (size_t k = start; k < end; ++k) {
-      prompts.push_back(rows[which[k]].prompt);
-      responses.push_back(rows[which[k]].response);
-      olds.push_back(&rows[which[k]].old_logprobs);
-    }
-    TokenScores s = Score(model, prompts, responses, temperature);
+    for (size_t r : chunk) olds.push_back(&rows[r].old_logprobs);
+    TokenScores s = scorer.Score(model, rows, chunk);
     at::Tensor old = PadFloats(olds, s.logprobs.size(1));
     at::Tensor mean = (((s.logprobs - old) * s.mask).sum(1) / s.mask.sum(1).clamp_min(1.0)).to(torch::kFloat64);
-    for (int64_t i = 0; i < mean.size(0); ++i) out.push_back(mean[i].item<double>());
+    for (size_t k = 0; k < chunk.size(); ++k) by_row[chunk[k]] = mean[static_cast<int64_t>(k)].item<double>();
   }
+  std::vector<double> out;
+  for (size_t r : which) out.push_back(by_row.at(r));
   return out;
 }
 
@@ -506,6 +490,25 @@ double LearningRate(const Json& c, int64_t it) {
     return lr * (floor + (1.0 - floor) * 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, progress))));
   }
   return lr;
+}
+
+// The episode layout's context limit must hold the first turn: its prompt and the response.
+void CheckFirstPromptFits(const Json& c, LmPolicy& policy) {
+  std::unique_ptr<Env> env = EnvRegistry::Make(c["env"]["name"], c["env"]["config"]);
+  StepResult first = env->Reset({.seed = 0, .split = c["env"]["train_split"]});
+  PolicyInput input;
+  input.env_name = c["env"]["name"];
+  input.task = ExtractTask(first.observation.text);
+  input.step = &first;
+  const int64_t needed = static_cast<int64_t>(BuildPromptTokens(policy.tokenizer(), input, policy.prompt_options()).size()) +
+                         policy.options().max_new_tokens;
+  const int64_t limit = policy.options().max_context_tokens > 0 ? policy.options().max_context_tokens
+                                                                : policy.model().config().max_position_embeddings;
+  if (needed > limit) {
+    throw ConfigError("rollout.max_context_tokens",
+                      "is " + std::to_string(limit) + " but the first turn alone needs " + std::to_string(needed) +
+                          " tokens (its prompt and rollout.max_new_tokens)");
+  }
 }
 
 Json EvalSplits(LmPolicy& policy, const Json& c, uint64_t seed, StoreWriter& writer, int64_t run_id, int64_t it,
@@ -817,10 +820,13 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
   update.minibatches = minibatches;
   update.micro = static_cast<size_t>(micro);
   update.max_grad_norm = c["optim"]["grad_clip"].get<double>();
-  {
-    const double t = c["rollout"]["temperature"].get<double>();
-    update.temperature = t > 0 ? t : 1.0;
-  }
+  // The episode layout scores whole episodes: they are the batching units.
+  const bool episode_layout = c["rollout"]["layout"] == "episode";
+  if (episode_layout) update.whole_trajectories = true;
+  std::vector<EpisodeTokens> episode_tokens;  // the iteration's episodes, by trajectory (episode layout)
+  const double rollout_temperature = c["rollout"]["temperature"].get<double>();
+  const RowScorer scorer(episode_layout, &episode_tokens, rollout_temperature > 0 ? rollout_temperature : 1.0);
+  update.scorer = &scorer;
   const std::string schedule = algo["schedule"]["name"];
   update.skip_zero_advantage = c["train"]["skip_zero_advantage_rows"].get<bool>() && terms.empty() &&
                                update.aggregation != LossAggregation::kSeqMeanTokenSumNorm;
@@ -887,6 +893,13 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
   lm.restate_task = c["rollout"]["restate_task"].get<bool>();
   lm.threads = c["model"]["threads"].get<int>();
   lm.seed = seed;
+  lm.layout = c["rollout"]["layout"];
+  lm.max_context_tokens = c["rollout"]["max_context_tokens"].get<int64_t>();
+  if (lm.max_context_tokens > model->config().max_position_embeddings) {
+    throw ConfigError("rollout.max_context_tokens",
+                      "is " + std::to_string(lm.max_context_tokens) + " but the model reads at most " +
+                          std::to_string(model->config().max_position_embeddings) + " positions");
+  }
   LmPolicy policy(model.ptr(), tokenizer, lm);
 
   RolloutOptions ro;
@@ -899,6 +912,7 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
   ro.max_turns = c["rollout"]["max_turns"].get<int64_t>();
   ro.synchronous = c["rollout"]["synchronous"].get<bool>();
   RolloutEngine engine(ro);
+  if (episode_layout) CheckFirstPromptFits(c, policy);
 
   // ---- store ----
   fs::create_directories(run_dir);
@@ -1029,6 +1043,7 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
       for (size_t e = 0; e < episodes.size(); ++e) {
         EpisodeRecord& r = episodes[e].record;
         r.run_id = run_id;
+        if (episode_layout) r.info["layout"] = "episode";
         if (r.status == EpisodeStatus::kAborted || !trained[e]) continue;
         for (size_t t = 0; t < r.turns.size(); ++t) {
           const TurnRecord& turn = r.turns[t];
@@ -1064,6 +1079,15 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
       }
       std::vector<RowAdvantage> advantages = estimator->Compute(adv_rows);
       std::vector<Row> rows;
+      episode_tokens.assign(episodes.size(), EpisodeTokens());
+      if (episode_layout) {
+        for (size_t e = 0; e < episodes.size(); ++e) {
+          const auto& turns = episodes[e].record.turns;
+          for (size_t t = 0; t < turns.size() && t < episodes[e].prompt_tokens.size(); ++t) {
+            episode_tokens[e].push_back({episodes[e].prompt_tokens[t], turns[t].token_ids});
+          }
+        }
+      }
       for (size_t i = 0; i < advantages.size(); ++i) {
         auto [e, t] = where[i];
         TurnRecord& turn = episodes[e].record.turns[t];
@@ -1112,7 +1136,7 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
       model->eval();
       std::vector<size_t> all_rows(rows.size());
       for (size_t i = 0; i < rows.size(); ++i) all_rows[i] = i;
-      if (update.needs_reference) ScoreRows(*reference, rows, all_rows, micro, true, update.temperature);
+      if (update.needs_reference) ScoreRows(*reference, rows, all_rows, micro, true, scorer);
       const double reference_seconds = Since(t_score);
       double score_seconds = reference_seconds;
       auto score_missing = [&] {
@@ -1127,7 +1151,7 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
         auto t0 = Clock::now();
         const bool training = model->is_training();
         model->eval();
-        ScoreRows(*model, rows, std::move(missing), micro, false, update.temperature);
+        ScoreRows(*model, rows, std::move(missing), micro, false, scorer);
         if (training) model->train();
         score_seconds += Since(t0);
       };
@@ -1173,7 +1197,7 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
           if (p + 1 < order.size()) {
             score_missing();  // only when no step has happened yet: the parameters are still the rollout's
             model->eval();
-            std::vector<double> ratios = MeanLogRatios(*model, rows, all_turn_rows, update.micro, update.temperature);
+            std::vector<double> ratios = MeanLogRatios(*model, rows, all_turn_rows, update.micro, scorer);
             model->train();
             for (size_t k = 0; k < all_turn_rows.size(); ++k) {
               correction.Update(rows[all_turn_rows[k]].trajectory_id, ratios[k]);

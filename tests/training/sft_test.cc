@@ -11,6 +11,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -205,13 +206,103 @@ TEST(SftTargets, ExampleIsThePolicysPromptPlusTheTargetAndEndOfTurn) {
   step.observation.text = d.observation;
   step.admissible_actions = d.admissible;
   PolicyInput in{.env_name = "household", .task = d.task, .history = d.history, .step = &step};
-  EXPECT_EQ(e.prompt, BuildPromptTokens(tok, in, po));
-  ASSERT_FALSE(e.response.empty());
-  EXPECT_EQ(e.response.back(), tok.RequireTokenId("<|im_end|>"));
-  EXPECT_EQ(tok.Decode(std::vector<int32_t>(e.response.begin(), e.response.end() - 1)),
+  ASSERT_EQ(e.turns.size(), 1u);
+  const std::vector<int32_t>& prompt = e.turns[0].context;
+  const std::vector<int32_t>& response = e.turns[0].response;
+  EXPECT_EQ(prompt, BuildPromptTokens(tok, in, po));
+  ASSERT_FALSE(response.empty());
+  EXPECT_EQ(response.back(), tok.RequireTokenId("<|im_end|>"));
+  EXPECT_EQ(tok.Decode(std::vector<int32_t>(response.begin(), response.end() - 1)),
             TargetResponse(ThinkText("task", d.task, d.action), d.action));
   // The whole row's text is what the tokenizer trainer sees.
-  EXPECT_EQ(tok.Decode(e.prompt) + tok.Decode(e.response) + "\n", DemonstrationText(d, po));
+  EXPECT_EQ(tok.Decode(prompt) + tok.Decode(response) + "\n", DemonstrationText(d, po));
+}
+
+// The random demonstration policy: every label is the action it took, drawn uniformly over the
+// admissible ones; no expert is asked (the format without the task).
+TEST(SftDemonstrations, RandomPolicyLabelsAreItsOwnUniformActions) {
+  DemoCollectionOptions o;
+  o.env = "sokoban";
+  o.episodes = 200;
+  o.policy = "random";
+  o.seed = 4;
+  DemoStats stats;
+  std::vector<Demonstration> demos = CollectDemonstrations(o, &stats);
+  EXPECT_EQ(stats.random_actions, 0);  // labels equal executed actions
+  std::map<std::string, int> counts;
+  for (const Demonstration& d : demos) {
+    EXPECT_EQ(d.action, d.executed);
+    ++counts[d.action];
+  }
+  ASSERT_EQ(counts.size(), 4u);
+  for (const auto& [action, n] : counts) EXPECT_NEAR(n / double(demos.size()), 0.25, 0.04) << action;
+  // The random policy wins about as often as research puts it (16-30 % in 15 steps).
+  EXPECT_GE(stats.successes, 200 * 0.12);
+  EXPECT_LE(stats.successes, 200 * 0.34);
+}
+
+// An episode-layout example is the lm policy's own sequence: turn 0 the first prompt, later
+// turns the follow-up segments (the previous response ends with <|im_end|>, so none is added),
+// responses the executed actions' targets; noise turns are context, not targets.
+TEST(SftTargets, EpisodeExampleIsThePolicysSequence) {
+  Tokenizer tok = testing_util::TinyHouseholdTokenizer();
+  DemoCollectionOptions o;
+  o.episodes = 2;
+  o.policy = "noisy_expert";
+  o.noise = 0.5;
+  o.seed = 2;
+  std::vector<Demonstration> demos = CollectDemonstrations(o);
+  PromptOptions po;
+  std::vector<SftExample> examples = BuildSftExamples(tok, demos, po, "task", "episode");
+  ASSERT_EQ(examples.size(), 2u);
+  size_t i = 0;
+  int untrained = 0;
+  for (const SftExample& e : examples) {
+    ASSERT_EQ(e.trained.size(), e.turns.size());
+    std::vector<int32_t> previous;
+    for (size_t t = 0; t < e.turns.size(); ++t, ++i) {
+      const Demonstration& d = demos[i];
+      EXPECT_EQ(d.history.size(), t);
+      StepResult step;
+      step.observation.text = d.observation;
+      step.admissible_actions = d.admissible;
+      PolicyInput in{.env_name = "household", .task = d.task, .history = d.history, .step = &step};
+      std::string message;
+      EXPECT_EQ(e.turns[t].context, BuildTurnContext(tok, in, po, previous, &message));
+      if (t == 0) {
+        EXPECT_EQ(e.turns[t].context, BuildPromptTokens(tok, in, po));
+      } else {
+        EXPECT_NE(e.turns[t].context.front(), tok.RequireTokenId("<|im_end|>"));
+      }
+      EXPECT_EQ(tok.Decode(e.turns[t].response, true), TargetResponse(ThinkText("task", d.task, d.executed), d.executed));
+      EXPECT_EQ(e.trained[t], d.executed == d.action ? 1 : 0);
+      untrained += e.trained[t] == 0;
+      previous = e.turns[t].response;
+    }
+  }
+  EXPECT_EQ(i, demos.size());
+  EXPECT_GT(untrained, 0);
+}
+
+TEST(SftLoss, UntrainedTurnsAreContextOnly) {
+  TransformerLM model(testing_util::Qwen2Config());
+  testing_util::RandomizeWeights(*model, 5);
+  SftExample both;
+  both.turns = {{{1, 2, 3}, {4, 5}}, {{6}, {7, 8}}};
+  both.trained = {1, 1};
+  SftExample second_only = both;
+  second_only.trained = {0, 1};
+  at::NoGradGuard no_grad;
+  at::Tensor logp = at::log_softmax(model->forward(at::tensor(std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7, 8}, at::kLong)
+                                                       .view({1, -1})), -1)[0];
+  const double second = -(logp[5][7].item<double>() + logp[6][8].item<double>()) / 2.0;
+  const double all = -(logp[2][4].item<double>() + logp[3][5].item<double>() + logp[5][7].item<double>() +
+                       logp[6][8].item<double>()) / 4.0;
+  EXPECT_NEAR(SftLoss(*model, {&both}).loss.item<double>(), all, 1e-5);
+  SftBatchLoss l = SftLoss(*model, {&second_only});
+  EXPECT_EQ(l.response_tokens, 2);
+  EXPECT_NEAR(l.loss.item<double>(), second, 1e-5);
+  EXPECT_NEAR(SftLoss(*model, {&second_only}, 0.5).response_nll, second, 1e-5);
 }
 
 // Hand-checked: the loss is the mean over exactly the 5 response tokens of -log p, each taken
@@ -219,12 +310,12 @@ TEST(SftTargets, ExampleIsThePolicysPromptPlusTheTargetAndEndOfTurn) {
 TEST(SftLoss, MaskCoversExactlyTheResponseTokens) {
   TransformerLM model(testing_util::Qwen2Config());
   testing_util::RandomizeWeights(*model, 5);
-  SftExample a{{1, 2, 3}, {4, 5}};
-  SftExample b{{6}, {7, 8, 9}};
+  SftExample a = SftExample::Turn({1, 2, 3}, {4, 5});
+  SftExample b = SftExample::Turn({6}, {7, 8, 9});
   SftBatchLoss l = SftLoss(*model, {&a, &b});
   EXPECT_EQ(l.response_tokens, 5);
   EXPECT_EQ(l.total_tokens, 9);
-  TokenScores s = Score(*model, {a.prompt, b.prompt}, {a.response, b.response});
+  TokenScores s = Score(*model, {a.turns[0].context, b.turns[0].context}, {a.turns[0].response, b.turns[0].response});
   EXPECT_TRUE(at::equal(s.mask, at::tensor(std::vector<float>{1, 1, 0, 1, 1, 1}).view({2, 3})));
 
   at::NoGradGuard no_grad;
@@ -244,8 +335,8 @@ TEST(SftLoss, MaskCoversExactlyTheResponseTokens) {
 TEST(SftLoss, PromptWeightAddsThePromptTokensMeanNll) {
   TransformerLM model(testing_util::Qwen2Config());
   testing_util::RandomizeWeights(*model, 5);
-  SftExample a{{1, 2, 3}, {4, 5}};
-  SftExample b{{6}, {7, 8, 9}};
+  SftExample a = SftExample::Turn({1, 2, 3}, {4, 5});
+  SftExample b = SftExample::Turn({6}, {7, 8, 9});
   SftBatchLoss plain = SftLoss(*model, {&a, &b});
   SftBatchLoss weighted = SftLoss(*model, {&a, &b}, 0.5);
   at::NoGradGuard no_grad;
@@ -267,10 +358,10 @@ TEST(SftLoss, PromptWeightAddsThePromptTokensMeanNll) {
 
 TEST(SftLoss, CountsOnlyResponseTokensWhateverThePromptLength) {
   TransformerLM model(testing_util::Qwen2Config());
-  SftExample a{{1, 2, 3, 10, 11, 12}, {4, 5}};
+  SftExample a = SftExample::Turn({1, 2, 3, 10, 11, 12}, {4, 5});
   EXPECT_EQ(SftLoss(*model, {&a}).response_tokens, 2);
-  SftExample empty_response{{1, 2}, {}};
-  SftExample c{{3}, {4}};
+  SftExample empty_response = SftExample::Turn({1, 2}, {});
+  SftExample c = SftExample::Turn({3}, {4});
   EXPECT_EQ(SftLoss(*model, {&empty_response, &c}).response_tokens, 1);
 }
 
@@ -324,7 +415,8 @@ std::string KeyOf(const Json& config) {
 TEST(SftConfig, ErrorsNameTheKeyPath) {
   EXPECT_EQ(KeyOf({{"train", {{"lrr", 1e-3}}}}), "train.lrr");
   EXPECT_EQ(KeyOf({{"train", {{"lr", "fast"}}}}), "train.lr");
-  EXPECT_EQ(KeyOf({{"data", {{"policy", "random"}}}}), "data.policy");
+  EXPECT_EQ(KeyOf({{"data", {{"policy", "uniform"}}}}), "data.policy");
+  EXPECT_EQ(KeyOf({{"prompt", {{"layout", "episodes"}}}}), "prompt.layout");
   EXPECT_EQ(KeyOf({{"data", {{"noise", 1.5}}}}), "data.noise");
   EXPECT_EQ(KeyOf({{"model", {{"preset", "giant"}}}}), "model.preset");
   EXPECT_EQ(KeyOf({{"eval", {{"split", "test"}}}}), "eval.split");

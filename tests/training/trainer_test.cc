@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "../agents/lm_test_util.h"
+#include "agents/lm_policy.h"
+#include "agents/tokenizer.h"
 #include "core/error.h"
 #include "envs/registry.h"
 #include "storage/store.h"
@@ -452,6 +454,109 @@ TEST_F(TrainerTest, BadConfigurationsNameTheirKey) {
   c = Config("bad", "household");
   c["algorithm"] = {{"preset", "gigpoo"}};
   expect_key(c, "algorithm.preset");
+  c = Config("bad", "household");
+  c["rollout"]["layout"] = "episodes";
+  expect_key(c, "rollout.layout");
+  // A context limit that cannot hold the first turn fails before anything runs.
+  c = Config("bad", "household");
+  c["rollout"]["layout"] = "episode";
+  c["rollout"]["max_context_tokens"] = 64;
+  expect_key(c, "rollout.max_context_tokens");
+  c["rollout"]["max_context_tokens"] = 1 << 20;  // beyond the model's positions
+  expect_key(c, "rollout.max_context_tokens");
+}
+
+// The episode layout end to end: each turn's prompt is the whole first prompt or the short
+// follow-up message, the episodes say their layout, the update trains on them.
+TEST_F(TrainerTest, EpisodeLayoutTrainsOnWholeEpisodes) {
+  std::ostringstream log;
+  Json c = Config("episode-layout", "household");
+  c["train"]["iterations"] = 1;
+  c["rollout"]["layout"] = "episode";
+  TrainResult r = Train(c, {}, log);
+  EXPECT_GT(r.metrics[0]["optim/grad_norm"].get<double>(), 0.0);
+  auto store = TrajectoryStore::OpenReadOnly(r.db);
+  EpisodeQuery q;
+  q.run_id = r.run_id;
+  q.limit = 100;
+  int multi_turn = 0;
+  for (const auto& brief : store->QueryEpisodes(q).episodes) {
+    EpisodeRecord e = store->GetEpisode(brief.id);
+    if (e.group_id.rfind("eval-", 0) == 0) continue;
+    EXPECT_EQ(e.info.value("layout", ""), "episode");
+    for (size_t k = 0; k < e.turns.size(); ++k) {
+      EXPECT_EQ(e.turns[k].prompt.rfind("Your current observation is: ", 0) == 0, k > 0) << e.turns[k].prompt;
+    }
+    multi_turn += e.turns.size() > 1;
+  }
+  EXPECT_GT(multi_turn, 0);
+}
+
+// A context limit that the first turns fit but later ones do not ends episodes as truncated,
+// saying why; nothing is lost.
+TEST_F(TrainerTest, EpisodeLayoutContextLimitTruncatesEpisodes) {
+  std::ostringstream log;
+  Json c = Config("context-limit", "household");
+  c["train"]["iterations"] = 1;
+  c["rollout"]["layout"] = "episode";
+  c["rollout"]["max_turns"] = 6;
+  c["eval"]["episodes"] = 0;
+  // Room for the first prompt and about one more turn.
+  c["rollout"]["max_context_tokens"] = 0;
+  TrainResult probe = Train([&] { Json p = c; p["name"] = "context-probe"; return p; }(), {}, log);
+  auto store = TrajectoryStore::OpenReadOnly(probe.db);
+  EpisodeQuery q;
+  q.run_id = probe.run_id;
+  EpisodeRecord any = store->GetEpisode(store->QueryEpisodes(q).episodes.at(0).id);
+  ASSERT_FALSE(any.turns.empty());
+  // Room for the first prompt, its response (8 tokens) and 10 more: no follow-up message fits.
+  const Tokenizer tokenizer = Tokenizer::FromFile((*root_ / "model" / "tokenizer.json").string());
+  const int64_t first = static_cast<int64_t>(BuildPromptTokens(tokenizer, any.turns[0].prompt).size());
+  c["rollout"]["max_context_tokens"] = first + 8 + 10;
+  TrainResult r = Train(c, {}, log);
+  auto s2 = TrajectoryStore::OpenReadOnly(r.db);
+  q.run_id = r.run_id;
+  q.limit = 100;
+  EpisodePage page = s2->QueryEpisodes(q);
+  EXPECT_EQ(page.total, 8);
+  int limited = 0;
+  for (const auto& brief : page.episodes) {
+    EpisodeRecord e = s2->GetEpisode(brief.id);
+    if (e.info.value("truncated_by", "") == "context_limit") {
+      ++limited;
+      EXPECT_EQ(e.status, EpisodeStatus::kTruncated);
+      EXPECT_EQ(e.turns.size(), 1u);
+    }
+  }
+  EXPECT_GT(limited, 0);
+}
+
+// A resumed run equals an uninterrupted one in the episode layout too (multi-turn household).
+TEST_F(TrainerTest, ResumedRunMatchesAnUninterruptedOneInTheEpisodeLayout) {
+  std::ostringstream log;
+  auto config = [&](const std::string& name) {
+    Json c = Config(name, "household");
+    c["rollout"]["layout"] = "episode";
+    c["algorithm"] = {{"preset", "gigpo"}, {"kl", {{"coef", 0.0}}}};
+    return c;
+  };
+  TrainResult whole = Train(config("episode-whole"), {}, log);
+  TrainOptions stop;
+  stop.stop_after = 2;
+  TrainResult first = Train(config("episode-split"), stop, log);
+  TrainOptions resume;
+  resume.resume_dir = first.run_dir;
+  TrainResult rest = Train(Json::object(), resume, log);
+  ASSERT_EQ(rest.metrics.size(), 1u);
+  const Json& a = whole.metrics[2];
+  const Json& b = rest.metrics[0];
+  EXPECT_GT(a["optim/grad_norm"].get<double>(), 0.0);
+  EXPECT_GT(a["train/length"].get<double>(), 1.0);
+  for (const char* k : {"train/return", "train/length", "train/entropy", "loss/policy", "optim/grad_norm",
+                        "loss/clip_fraction", "eval/valid_seen/return"}) {
+    double x = a[k].get<double>(), y = b[k].get<double>();
+    EXPECT_NEAR(x, y, 1e-5 * std::max(1.0, std::abs(x))) << k;
+  }
 }
 
 }  // namespace
