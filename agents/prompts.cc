@@ -143,8 +143,8 @@ std::string RenderFollowUpPrompt(const std::string& env, const std::string& task
                                  const std::string& observation, const std::vector<std::string>& admissible,
                                  const PromptOptions& options) {
   if (FindGridTemplate(env) != nullptr) {
-    return "You are now at step " + std::to_string(steps_taken + 1) + " and your current observation is:\n" +
-           observation + "\nYour admissible actions are " + QuotedList(admissible) + ".";
+    // The grid worlds' actions never change: the first prompt listed them once.
+    return "Step " + std::to_string(steps_taken + 1) + ". Your current observation is:\n" + observation;
   }
   std::string out = "Your current observation is: " + observation + "\nThe admissible actions in this situation are: [" +
                     RenderAdmissible(admissible, options.hide_help) + "].";

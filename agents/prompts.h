@@ -57,7 +57,8 @@ std::string RenderStepPrompt(const std::string& env, const std::string& task,
 
 // The episode layout's message for a later turn (the model has every earlier turn in its
 // context, so only the new observation is put): `steps_taken` turns so far, the observation and
-// the admissible actions (the task restated when options.restate_task, for non-grid envs).
+// the admissible actions (the task restated when options.restate_task, for non-grid envs). The
+// grid worlds' message is the step number and the grid alone: their actions never change.
 std::string RenderFollowUpPrompt(const std::string& env, const std::string& task, int steps_taken,
                                  const std::string& observation, const std::vector<std::string>& admissible,
                                  const PromptOptions& options);

@@ -27,6 +27,7 @@ int Run(int argc, char** argv) {
   AddEvalCommand(app);
   AddEnvServerCommand(app);
   AddAdvantagesCommand(app);
+  AddPlotCommand(app);
   AddWebCommand(app);
 #ifdef TURNWISE_WITH_TORCH
   AddTokenizerCommand(app);

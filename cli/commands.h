@@ -15,6 +15,7 @@ void AddEnvsCommand(CLI::App& app);
 void AddEvalCommand(CLI::App& app);
 void AddEnvServerCommand(CLI::App& app);
 void AddAdvantagesCommand(CLI::App& app);
+void AddPlotCommand(CLI::App& app);
 #ifdef TURNWISE_WITH_TORCH
 void AddTokenizerCommand(CLI::App& app);
 void AddTrainCommand(CLI::App& app);

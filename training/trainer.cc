@@ -1222,6 +1222,9 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
       m.emplace_back("train/invalid_rate", turns_total > 0 ? invalid / turns_total : 0);
       m.emplace_back("train/entropy", tokens > 0 ? entropy_sum / tokens : 0);
       m.emplace_back("train/aborted", static_cast<double>(rs.aborted));
+      // This iteration's environment steps and episodes (`turnwise plot --x env_steps` sums them).
+      m.emplace_back("train/env_steps", static_cast<double>(rs.env_steps));
+      m.emplace_back("train/episodes", static_cast<double>(rs.episodes));
       for (const auto& [type, sc] : by_type) {
         m.emplace_back("train/success/" + type, sc.first ? static_cast<double>(sc.second) / sc.first : 0);
       }

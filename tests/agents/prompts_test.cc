@@ -100,4 +100,38 @@ TEST(Prompts, ProjectionFollowsVerlAgentRules) {
 }
 
 }  // namespace
+// The grid worlds follow verl-agent's Sokoban template structure: symbols, goal, rules, then the
+// current step with the grid on its own lines and the admissible actions as a quoted list.
+TEST(Prompts, GridWorldsHaveTheirOwnTemplate) {
+  const std::string grid = "# # #\n# P #\n# # #";
+  const std::vector<std::string> actions = {"up", "down", "left", "right"};
+  std::string first = RenderStepPrompt("sokoban", "", {}, grid, actions, {});
+  EXPECT_EQ(first.rfind("You are an expert agent solving a Sokoban puzzle.\n\n# Symbols\n", 0), 0u) << first;
+  for (const char* part : {"# Goal\n", "# Rules\n", "# Current step\nYour current observation is:\n# # #\n# P #\n# # #\n",
+                           "Your admissible actions are [\"up\", \"down\", \"left\", \"right\"].",
+                           "<think> </think>", "<action> </action>"}) {
+    EXPECT_NE(first.find(part), std::string::npos) << part;
+  }
+  EXPECT_EQ(first.find("household"), std::string::npos);
+  // Later steps (steps layout): the step count and the last k grids with their actions.
+  PromptOptions o;
+  o.history_length = 1;
+  std::string later = RenderStepPrompt("frozenlake", "", {{"G _\nP _", "up"}, {"P _\n_ _", "right"}}, "_ P\n_ _",
+                                       {"left", "down", "right", "up"}, o);
+  EXPECT_EQ(later.rfind("You are an expert agent crossing a frozen lake.", 0), 0u);
+  EXPECT_NE(later.find("You have taken 2 step(s) so far. Your last 1 observation(s) and the action(s) you took:\n"
+                       "[Observation 2: 'P _\n_ _', Action 2: 'right']\n"
+                       "You are now at step 3 and your current observation is:\n_ P\n_ _\n"),
+            std::string::npos)
+      << later;
+  // The episode layout's follow-up: the step and the grid only.
+  EXPECT_EQ(RenderFollowUpPrompt("sokoban", "", 3, grid, actions, {}),
+            "Step 4. Your current observation is:\n# # #\n# P #\n# # #");
+  // Other envs' follow-up carries the admissible actions (they change) and the restated task.
+  o.restate_task = true;
+  EXPECT_EQ(RenderFollowUpPrompt("household", "put a mug in desk", 1, "You see a desk 1.", {"go to desk 1", "help"}, o),
+            "Your current observation is: You see a desk 1.\nThe admissible actions in this situation are: "
+            "['go to desk 1'].\nRemember, your task is to: put a mug in desk.");
+}
+
 }  // namespace turnwise
