@@ -16,6 +16,7 @@
 #include "agents/generation.h"
 #include "agents/model_config.h"
 #include "agents/transformer_lm.h"
+#include "core/stats.h"
 #include "core/error.h"
 #include "core/json.h"
 #include "core/rng.h"
@@ -24,12 +25,6 @@ namespace turnwise {
 namespace {
 
 namespace fs = std::filesystem;
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // Median wall time of `fn` over `repeats` runs after one warm-up run.
 double TimeMedian(int repeats, const std::function<void()>& fn) {

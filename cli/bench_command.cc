@@ -8,6 +8,7 @@
 #include "storage/store_bench.h"
 #ifdef TURNWISE_WITH_TORCH
 #include "agents/model_bench.h"
+#include "training/layout_bench.h"
 #include "training/rollout_bench.h"
 #endif
 
@@ -109,7 +110,25 @@ void AddBenchCommand(CLI::App& app) {
   r->add_option("--history-length", rollout->history_length, "Prompt history turns")->capture_default_str();
   r->add_option("--threads", rollout->threads, "LibTorch intra-op threads")->capture_default_str();
   r->add_option("--repeats", rollout->repeats, "Repeats (median reported)")->capture_default_str();
+  r->add_option("--layout", rollout->layout, "Policy layout: steps or episode")
+      ->check(CLI::IsMember({"steps", "episode"}))
+      ->capture_default_str();
   r->callback([rollout] { RunRolloutBench(*rollout, std::cout); });
+
+  auto layout = std::make_shared<LayoutBenchOptions>();
+  CLI::App* l = bench->add_subcommand(
+      "layout", "Episode layout vs steps layout: rollout and update tokens/s on the same model and tasks");
+  l->add_option("--model", layout->model, "HF-layout checkpoint folder")->required();
+  l->add_option("--env", layout->env, "Environment")->capture_default_str();
+  l->add_option("--groups", layout->groups, "Tasks")->capture_default_str();
+  l->add_option("--group-size", layout->group_size, "Episodes per task")->capture_default_str();
+  l->add_option("--max-turns", layout->max_turns, "Turn limit")->capture_default_str();
+  l->add_option("--max-new-tokens", layout->max_new_tokens, "Tokens per turn")->capture_default_str();
+  l->add_option("--history-length", layout->history_length, "Steps layout: turns of history")->capture_default_str();
+  l->add_option("--micro-batch-rows", layout->micro_batch_rows, "Rows per forward/backward")->capture_default_str();
+  l->add_option("--threads", layout->threads, "LibTorch intra-op threads")->capture_default_str();
+  l->add_option("--repeats", layout->repeats, "Repeats (median reported)")->capture_default_str();
+  l->callback([layout] { RunLayoutBench(*layout, std::cout); });
 #endif
 }
 

@@ -139,7 +139,7 @@ void RunEval(const EvalOptions& o) {
   TextTable table({"policy", "split", "episodes", "success", "mean return", "mean turns", "invalid actions"});
   for (const auto& [key, t] : tallies) {
     table.AddRow({key.first, key.second, std::to_string(t.episodes),
-                  FormatNumber(100.0 * double(t.wins) / double(t.episodes), 1) + "%",
+                  FormatRate(double(t.wins) / double(t.episodes), t.episodes),
                   FormatNumber(t.ret / double(t.episodes), 2),
                   FormatNumber(double(t.turns) / double(t.episodes), 1),
                   FormatNumber(100.0 * double(t.invalid) / double(std::max<int64_t>(1, t.turns)), 1) + "%"});
@@ -151,7 +151,7 @@ void RunEval(const EvalOptions& o) {
   for (const auto& [key, t] : tallies) {
     for (const auto& [type, cell] : t.by_type) {
       types.AddRow({key.first, key.second, type, std::to_string(cell.first),
-                    FormatNumber(100.0 * double(cell.second) / double(cell.first), 1) + "%"});
+                    FormatRate(double(cell.second) / double(cell.first), cell.first)});
     }
   }
   types.Print(std::cout);

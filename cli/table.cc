@@ -1,6 +1,9 @@
 #include "cli/table.h"
 
+#include "core/stats.h"
+
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 
@@ -30,6 +33,10 @@ std::string FormatTime(double unix_seconds) {
   char buf[32];
   std::strftime(buf, sizeof(buf), "%Y-%m-%d %H:%M", &tm);
   return buf;
+}
+
+std::string FormatRate(double rate, int64_t episodes) {
+  return FormatNumber(100.0 * rate, 1) + "% ± " + FormatNumber(100.0 * BinomialStandardError(rate, episodes), 1);
 }
 
 std::string FormatNumber(double value, int digits) {

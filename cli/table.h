@@ -22,6 +22,8 @@ class TextTable {
 std::string FormatTime(double unix_seconds);
 // Fixed-point with `digits` decimals.
 std::string FormatNumber(double value, int digits = 3);
+// A success rate with its binomial standard error over `episodes`: "30.0% ± 4.6".
+std::string FormatRate(double rate, int64_t episodes);
 
 }  // namespace turnwise::cli
 

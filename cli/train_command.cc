@@ -24,7 +24,8 @@ void PrintBeforeAfter(const TrainResult& r, std::ostream& out) {
     bool has_before = r.before.contains(it.key());
     const Json& b = has_before ? r.before[it.key()] : Json::object();
     double before = b.value("success_rate", 0.0);
-    table.AddRow({it.key(), has_before ? pct(before) : "-", pct(after),
+    auto rate = [](const Json& e) { return FormatRate(e.value("success_rate", 0.0), e.value("episodes", int64_t{0})); };
+    table.AddRow({it.key(), has_before ? rate(b) : "-", rate(it.value()),
                   has_before ? (after >= before ? "+" : "") + FormatNumber(100 * (after - before), 1) + " points" : "-",
                   has_before ? pct(b.value("invalid_action_rate", 0.0)) : "-",
                   pct(it.value().value("invalid_action_rate", 0.0))});

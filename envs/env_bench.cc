@@ -6,6 +6,7 @@
 #include <ostream>
 #include <vector>
 
+#include "core/stats.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "envs/env_pool.h"
@@ -17,11 +18,6 @@ namespace {
 double Seconds() {
   using namespace std::chrono;
   return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include <ostream>
 #include <thread>
 
+#include "core/stats.h"
 #include "core/error.h"
 #include "core/json.h"
 #include "core/rng.h"
@@ -363,12 +364,6 @@ double Percentile(std::vector<double>& v, double q) {
   size_t k = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
   std::nth_element(v.begin(), v.begin() + static_cast<long>(k), v.end());
   return v[k];
-}
-
-double Median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 // The FastAPI baseline in a child process, on a free port; killed on destruction.

@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include "core/stats.h"
 #include "core/error.h"
 #include "core/rng.h"
 #include "storage/internal/schema.h"
@@ -25,11 +26,6 @@ namespace fs = std::filesystem;
 double Seconds() {
   using namespace std::chrono;
   return duration<double>(steady_clock::now().time_since_epoch()).count();
-}
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v[v.size() / 2];
 }
 
 EpisodeRecord MakeEpisode(int64_t run_id, int64_t index, const StoreBenchOptions& o, Rng& rng) {

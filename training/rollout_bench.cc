@@ -8,16 +8,12 @@
 #include <vector>
 
 #include "agents/lm_policy.h"
+#include "core/stats.h"
 #include "core/error.h"
 #include "training/rollout.h"
 
 namespace turnwise {
 namespace {
-
-double Median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  return v.empty() ? 0 : v[v.size() / 2];
-}
 
 }  // namespace
 
@@ -32,13 +28,14 @@ void RunRolloutBench(const RolloutBenchOptions& o, std::ostream& out) {
   lm.max_new_tokens = o.max_new_tokens;
   lm.history_length = o.history_length;
   lm.threads = o.threads;
+  lm.layout = o.layout;
   auto policy = LmPolicy::Load(lm);
   at::set_num_threads(o.threads);
 
   out << "rollout engine: household behind `delayed` (" << o.step_ms << " ms + U(0, " << o.jitter_ms
       << ") ms per step), lm policy " << o.model << ", " << o.groups << " groups x " << o.group_size
       << " episodes, <= " << o.max_turns << " turns, " << o.max_active << " in flight, " << o.env_threads
-      << " env threads, " << o.threads << " torch threads; median of " << o.repeats << " (modes alternate)\n\n";
+      << " env threads, " << o.threads << " torch threads, " << o.layout << " layout; median of " << o.repeats << " (modes alternate)\n\n";
   std::vector<double> steps_s[2], tokens_s[2], seconds[2], batch[2], gen_share[2];
   for (int rep = 0; rep < o.repeats; ++rep) {
     for (int mode = 0; mode < 2; ++mode) {

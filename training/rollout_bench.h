@@ -23,6 +23,7 @@ struct RolloutBenchOptions {
   int64_t max_new_tokens = 32;
   int history_length = 1;
   int threads = 2;            // LibTorch intra-op threads
+  std::string layout = "steps";  // the lm policy's layout: steps or episode
   int repeats = 3;
 };
 

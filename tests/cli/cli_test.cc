@@ -378,5 +378,43 @@ TEST(Cli, TrainMethodNamesThePreset) {
   EXPECT_NE(resume.err.find("drop --config/--set/--method"), std::string::npos) << resume.err;
 }
 
+// `turnwise plot`: the mean of a series of runs with its standard error, the env-step axis from
+// train/env_steps, an SVG on disk, and one-line errors for bad input.
+TEST(Cli, PlotWritesCurvesAndNamesBadInput) {
+  TempDir dir;
+  std::string db = dir.File("plot.db");
+  {
+    auto w = StoreWriter::Open(db);
+    for (int seed = 0; seed < 2; ++seed) {
+      int64_t run = w->CreateRun({.name = "seed" + std::to_string(seed), .env = "frozenlake", .method = "gigpo"});
+      for (int it = 1; it <= 3; ++it) {
+        // run 1: 0.2, 0.4, 0.6; run 2: 0.4, 0.6, 0.8 -> mean 0.3, 0.5, 0.7, SE 0.1
+        w->AppendMetrics(run, it, {{"eval/valid/success", 0.2 * (it + seed)}, {"train/env_steps", 100.0}});
+      }
+    }
+    w->Close();
+  }
+  Result r = RunTurnwise("plot --db " + db + " --series both=1,2 --metric eval/valid/success --x env_steps --text --out " +
+                             dir.File("c.svg"),
+                         dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("200"), std::string::npos) << r.out;  // cumulative env steps after iteration 2
+  EXPECT_NE(r.out.find("0.500"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("0.100"), std::string::npos) << r.out;  // the standard error
+  std::ifstream svg(dir.File("c.svg"));
+  std::stringstream text;
+  text << svg.rdbuf();
+  EXPECT_NE(text.str().find("<polygon"), std::string::npos);
+  Result bad_metric = RunTurnwise("plot --db " + db + " --run 1 --metric eval/valid/sucess --text", dir);
+  EXPECT_EQ(bad_metric.exit_code, 1);
+  EXPECT_NE(bad_metric.err.find("eval/valid/success"), std::string::npos) << bad_metric.err;
+  Result bad_series = RunTurnwise("plot --db " + db + " --series both --metric x --text", dir);
+  EXPECT_EQ(bad_series.exit_code, 1);
+  EXPECT_NE(bad_series.err.find("LABEL=ID"), std::string::npos) << bad_series.err;
+  Result no_run = RunTurnwise("plot --db " + db + " --run 9 --metric x --text", dir);
+  EXPECT_EQ(no_run.exit_code, 1);
+  EXPECT_EQ(std::count(no_run.err.begin(), no_run.err.end(), '\n'), 1) << no_run.err;
+}
+
 }  // namespace
 }  // namespace turnwise
