@@ -318,8 +318,46 @@ int Make(const std::string& db, int64_t episodes, const std::string& tokenizer_d
     w->AppendEpisode(MakeEpisode(rng, tok, run3, 0, 5000, m, "lm", false));
   }
   AppendMetrics(*w, run3, 0, 0, 0);
+
+  // A Sokoban episode in the episode layout: the grid must read as a grid, and the second
+  // turn's prompt is the message it appended, not a whole prompt.
+  int64_t run4 = w->CreateRun({.name = "sokoban-episode-layout",
+                               .status = "finished",
+                               .env = "sokoban",
+                               .method = "rloo",
+                               .seed = 4,
+                               .config = {{"rollout", {{"layout", "episode"}}}}});
+  EpisodeRecord grid;
+  grid.run_id = run4;
+  grid.group_id = "i1-g0";
+  grid.env = "sokoban";
+  grid.task_id = "train/7";
+  grid.task_type = "6x6-1box";
+  grid.policy = "lm";
+  grid.success = true;
+  grid.episode_return = 10.8;
+  grid.info = {{"layout", "episode"}};
+  const std::vector<std::string> grids = {"# # # # # #\n# P _ X O #\n# # # # # #",
+                                          "# # # # # #\n# _ P X O #\n# # # # # #"};
+  for (int t = 0; t < 2; ++t) {
+    TurnRecord turn;
+    turn.turn_index = t;
+    turn.observation = grids[static_cast<size_t>(t)];
+    turn.anchor_key = turn.observation;
+    turn.prompt = t == 0 ? "You are an expert agent solving a Sokoban puzzle.\n...\n" + grids[0]
+                         : "Step 2. Your current observation is:\n" + grids[1];
+    turn.response = "<think></think><action>right</action>";
+    turn.action = "right";
+    turn.reward = t == 0 ? -0.1 : 10.9;
+    turn.terminated = t == 1;
+    turn.info = {{"won", t == 1}, {"is_action_valid", true}};
+    grid.turns.push_back(std::move(turn));
+  }
+  int64_t grid_id = 0;
+  w->AppendEpisode(std::move(grid), &grid_id);
   w->Close();
-  std::cout << DumpJson({{"runs", {run1, run2, run3}},
+  std::cout << DumpJson({{"runs", {run1, run2, run3, run4}},
+                         {"grid_episode", grid_id},
                          {"episodes", written},
                          {"first_episode", first_id},
                          {"first_group", first_group},

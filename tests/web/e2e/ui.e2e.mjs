@@ -99,9 +99,9 @@ after(async () => {
 test('the runs page lists every run and filters them', async () => {
   await page.goto(`${server.base}/`);
   await page.locator('#runs-table tbody tr').first().waitFor();
-  assert.equal(await page.locator('#runs-table tbody tr').count(), 3);
+  assert.equal(await page.locator('#runs-table tbody tr').count(), 4);
   const names = await page.locator('#runs-table tbody tr td:first-child').allTextContents();
-  assert.deepEqual(names.sort(), ['gigpo-household', 'grpo-baseline', 'live-run']);
+  assert.deepEqual(names.sort(), ['gigpo-household', 'grpo-baseline', 'live-run', 'sokoban-episode-layout']);
   await shot('runs');
   await page.fill('#runs-filter', 'grpo');
   await until(async () => (await page.locator('#runs-table tbody tr').count()) === 2, 'filtered runs');
@@ -259,6 +259,24 @@ test('the methods page lists the presets with their algorithm block', async () =
   assert.match(await gigpo.textContent(), /^gigpoGiGPO/);
   assert.ok(await page.locator('#method-list [data-method="grpo"]').count());
   await shot('methods');
+});
+
+test('a grid world replays its grid line by line in a monospaced font; an episode-layout prompt says what it is', async () => {
+  await page.goto(`${server.base}/episodes/${fixture.grid_episode}`);
+  await page.locator('#observation').waitFor();
+  assert.equal(await text('#observation'), '# # # # # #\n# P _ X O #\n# # # # # #');
+  const style = await page.locator('#observation').evaluate((el) => {
+    const s = getComputedStyle(el);
+    return { font: s.fontFamily, space: s.whiteSpace, height: el.getBoundingClientRect().height,
+             line: parseFloat(s.lineHeight) || parseFloat(s.fontSize) * 1.2 };
+  });
+  assert.match(style.font, /mono/i);
+  assert.equal(style.space, 'pre-wrap');
+  assert.ok(style.height >= 3 * style.line, `three rows shown on three lines (${style.height}px)`);
+  await page.keyboard.press('ArrowRight');
+  await until(async () => (await text('#observation')).includes('_ P X'), 'second turn');
+  assert.match(await text('#prompt summary'), /episode layout/);
+  await shot('replay-grid');
 });
 
 test('hostile observation and action text shows literally and never runs', async () => {

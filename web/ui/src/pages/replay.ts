@@ -70,8 +70,14 @@ export function replayPage(root: HTMLElement, params: string[], query: URLSearch
     const n = episode.turns.length;
     const parts = t.advantage_parts && typeof t.advantage_parts === 'object' ? Object.entries(t.advantage_parts) : [];
     const peers = t.anchor_peers ?? [];
+    // The episode layout appends a message per turn to one growing sequence: the model read every
+    // earlier turn too, so this is not a whole prompt.
+    const episodeLayout = (episode.info as { layout?: string } | null)?.layout === 'episode';
+    const promptTitle = episodeLayout && t.turn_index > 0
+      ? `Message appended this turn (episode layout: the model also read every earlier turn; ${t.prompt.length.toLocaleString()} characters)`
+      : `Prompt the model saw (${t.prompt.length.toLocaleString()} characters)`;
     const prompt = h('details', { class: 'prompt', id: 'prompt', open: promptOpen },
-        h('summary', null, `Prompt the model saw (${t.prompt.length.toLocaleString()} characters)`),
+        h('summary', null, promptTitle),
         h('pre', { class: 'text' }, t.prompt || '(empty: this policy had no prompt)'));
     prompt.addEventListener('toggle', () => { promptOpen = prompt.open; });
     replaceChildren(panel,
