@@ -262,6 +262,50 @@ std::vector<GeneratedSequence> Generate(TransformerLMImpl& model,
   return results;
 }
 
+namespace {
+
+// Episodes that start in this call (nothing cached yet) usually begin with the same tokens (the
+// prompt template's header): run those once and give every such row their keys and values as
+// its cache, so only the rest is fed per row. Returns whether it did; `fresh` loses the shared
+// tokens of those rows.
+bool ShareFirstPrefix(TransformerLMImpl& model, const std::vector<CachedSequence*>& sequences,
+                      std::vector<std::vector<int32_t>>& fresh) {
+  std::vector<size_t> starting;
+  for (size_t r = 0; r < sequences.size(); ++r) {
+    if (sequences[r]->cached() == 0) starting.push_back(r);
+  }
+  if (starting.size() < 2) return false;
+  const std::vector<int32_t>& first = fresh[starting[0]];
+  int64_t shared = static_cast<int64_t>(first.size()) - 1;  // every row keeps one token to feed
+  for (size_t k = 1; k < starting.size() && shared > 0; ++k) {
+    const std::vector<int32_t>& other = fresh[starting[k]];
+    shared = std::min<int64_t>(shared, static_cast<int64_t>(other.size()) - 1);
+    int64_t n = 0;
+    while (n < shared && first[static_cast<size_t>(n)] == other[static_cast<size_t>(n)]) ++n;
+    shared = n;
+  }
+  if (shared < kMinSharedPrefix) return false;
+  KVCache prefix = model.NewCache(1, shared);
+  at::Tensor ids = at::tensor(std::vector<int64_t>(first.begin(), first.begin() + shared),
+                              at::TensorOptions().dtype(at::kLong))
+                       .view({1, shared})
+                       .to(model.device());
+  model.ForwardHidden(ids, {}, {}, &prefix);
+  for (size_t r : starting) {
+    CachedSequence& seq = *sequences[r];
+    seq.keys.clear();
+    seq.values.clear();
+    for (int64_t l = 0; l < prefix.num_layers(); ++l) {
+      seq.keys.push_back(prefix.keys(l)[0].narrow(1, 0, shared));
+      seq.values.push_back(prefix.values(l)[0].narrow(1, 0, shared));
+    }
+    fresh[r].erase(fresh[r].begin(), fresh[r].begin() + shared);
+  }
+  return true;
+}
+
+}  // namespace
+
 int64_t CachedSequence::cached() const { return keys.empty() ? 0 : keys[0].size(1); }
 
 std::vector<GeneratedSequence> GenerateContinuations(TransformerLMImpl& model,
@@ -297,6 +341,13 @@ std::vector<GeneratedSequence> GenerateContinuations(TransformerLMImpl& model,
   if (batch == 0) return results;
 
   c10::InferenceMode inference_mode;
+  if (ShareFirstPrefix(model, sequences, fresh)) {
+    past = width = 0;
+    for (int64_t r = 0; r < batch; ++r) {
+      past = std::max(past, sequences[static_cast<size_t>(r)]->cached());
+      width = std::max<int64_t>(width, static_cast<int64_t>(fresh[static_cast<size_t>(r)].size()));
+    }
+  }
   const at::Device dev = model.device();
   // Columns: [left pad | row's cached positions] (past columns), then [left pad | fresh tokens]
   // (width columns), then one column per generated token. Padding is masked out; positions
@@ -431,6 +482,21 @@ TokenScores Score(TransformerLMImpl& model, const std::vector<std::vector<int32_
 
 namespace turnwise {
 
+int64_t SharedPrefixLength(const std::vector<const EpisodeTokens*>& episodes) {
+  if (episodes.size() < 2) return 0;
+  const std::vector<int32_t>& first = (*episodes[0])[0].context;
+  // Never the position whose hidden state predicts a first response token.
+  int64_t shared = static_cast<int64_t>(first.size()) - 1;
+  for (size_t e = 1; e < episodes.size() && shared > 0; ++e) {
+    const std::vector<int32_t>& other = (*episodes[e])[0].context;
+    shared = std::min<int64_t>(shared, static_cast<int64_t>(other.size()) - 1);
+    int64_t k = 0;
+    while (k < shared && first[static_cast<size_t>(k)] == other[static_cast<size_t>(k)]) ++k;
+    shared = k;
+  }
+  return std::max<int64_t>(shared, 0);
+}
+
 TokenScores ScoreEpisodes(TransformerLMImpl& model, const std::vector<const EpisodeTokens*>& episodes,
                           double temperature) {
   if (!(temperature > 0.0)) {
@@ -488,7 +554,25 @@ TokenScores ScoreEpisodes(TransformerLMImpl& model, const std::vector<const Epis
   }
   auto lopt = at::TensorOptions().dtype(at::kLong);
   at::Tensor ids_t = at::tensor(ids, lopt).view({batch, length}).to(dev);
-  at::Tensor hidden = model.ForwardHidden(ids_t).reshape({batch * length, -1});
+  // Positions [0, shared) are the same in every episode: run them once and let every episode's
+  // remaining positions attend to their keys and values (gradients flow back through them).
+  const int64_t shared = SharedPrefixLength(episodes);
+  at::Tensor hidden;
+  if (shared >= kMinSharedPrefix) {
+    KVCache prefix = model.NewCache(1, shared);
+    model.ForwardHidden(ids_t.narrow(0, 0, 1).narrow(1, 0, shared), {}, {}, &prefix);
+    KVCache cache = model.NewCache(batch, length);
+    for (int64_t l = 0; l < cache.num_layers(); ++l) {
+      cache.keys(l).narrow(2, 0, shared).copy_(prefix.keys(l).narrow(2, 0, shared).expand({batch, -1, -1, -1}));
+      cache.values(l).narrow(2, 0, shared).copy_(prefix.values(l).narrow(2, 0, shared).expand({batch, -1, -1, -1}));
+    }
+    cache.SetLength(shared);
+    hidden = model.ForwardHidden(ids_t.narrow(1, shared, length - shared), {}, {}, &cache);
+    for (int64_t& s : source) s -= (s / length) * shared + shared;  // into the [batch, length - shared] layout
+  } else {
+    hidden = model.ForwardHidden(ids_t);
+  }
+  hidden = hidden.reshape({-1, hidden.size(-1)});
   at::Tensor logits = model.Logits(hidden.index_select(0, at::tensor(source, lopt).to(dev)));
   if (temperature != 1.0) logits = logits / temperature;
   auto [lp, ent] = TokenLogprobsAndEntropies(logits, at::tensor(target, lopt).to(dev));

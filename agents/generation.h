@@ -104,7 +104,9 @@ struct CachedSequence {
 // the sampled tokens, and the cache of all but the last. Rows with caches of different lengths
 // share one batch: each row's cached positions are left-padded and masked, its positions
 // continue its own sequence, so a row's tokens equal what Generate would sample from the whole
-// sequence as one prompt (differential test) and do not depend on the other rows.
+// sequence as one prompt (differential test) and do not depend on the other rows. Rows that
+// start here (empty sequences) and begin with the same tokens — a prompt template's header —
+// share that prefix: it runs once for all of them.
 // Throws InvalidArgument for a mismatched number of segments, an empty segment on an empty
 // sequence, out-of-range ids or invalid params.
 std::vector<GeneratedSequence> GenerateContinuations(TransformerLMImpl& model,
@@ -134,8 +136,17 @@ TokenScores Score(TransformerLMImpl& model, const std::vector<std::vector<int32_
 // k-th turn over all episodes in order, [turns, longest response]; a turn's scores equal those of
 // Score(its whole preceding context, its response) up to float rounding (differential test).
 // Each episode's first turn needs a non-empty context. Gradients flow unless grad mode is off.
+// Episodes that begin with the same tokens (every prompt template has a fixed header) share
+// that prefix: it runs once per call and the rest of every episode attends to its keys and
+// values, so a batch costs its distinct tokens (the numbers and gradients are unchanged: a
+// differential test holds them to the unshared path).
 TokenScores ScoreEpisodes(TransformerLMImpl& model, const std::vector<const EpisodeTokens*>& episodes,
                           double temperature = 1.0);
+
+// The length of the prefix ScoreEpisodes shares: the tokens all episodes' first contexts begin
+// with, short of each one's last context token. Sharing starts at kMinSharedPrefix tokens.
+int64_t SharedPrefixLength(const std::vector<const EpisodeTokens*>& episodes);
+inline constexpr int64_t kMinSharedPrefix = 16;
 
 // log_softmax(logits)[target] and the entropy, over the last dimension.
 //   logits float [..., V], targets int64 [...]  ->  (logprobs [...], entropies [...]) float32.

@@ -66,40 +66,28 @@ const GridTemplate kGridTemplates[] = {
     {"sokoban",
      "You are an expert agent solving a Sokoban puzzle.\n\n"
      "# Symbols\n"
-     "#: wall (nothing passes through it)\n"
-     "_: floor\n"
-     "O: target, a place a box must reach\n"
-     "X: box\n"
-     "\xe2\x88\x9a: box on a target\n"
-     "P: you, the player\n"
-     "S: you, standing on a target\n\n"
+     "# wall, _ floor, O target, X box, \xe2\x88\x9a box on a target, P you, S you on a target\n\n"
      "# Goal\n"
-     "Get every box (X) onto a target (O). The puzzle is solved once no box is left off a target.\n\n"
+     "Push every box onto a target.\n\n"
      "# Rules\n"
-     "Each action moves you one cell. Walking into a box pushes it one cell further, if the cell behind it is "
-     "free; a box can never be pulled, and two boxes cannot be pushed at once. A box pushed into a corner or "
-     "along a wall may never come back, so plan before you push.\n"},
+     "Each action moves you one cell. Walking into a box pushes it one cell on if the cell behind it is free; "
+     "boxes cannot be pulled, and a box pushed into a corner is stuck for good.\n"},
     {"frozenlake",
      "You are an expert agent crossing a frozen lake.\n\n"
      "# Symbols\n"
-     "P: you\n"
-     "_: frozen ice, safe to stand on\n"
-     "O: a hole in the ice\n"
-     "G: the goal\n"
-     "X: you, fallen into a hole\n"
-     "\xe2\x88\x9a: you, on the goal\n\n"
+     "P you, _ ice, O hole, G goal, X you in a hole, \xe2\x88\x9a you on the goal\n\n"
      "# Goal\n"
-     "Walk to the goal (G) without falling into a hole (O).\n\n"
+     "Reach the goal without falling into a hole.\n\n"
      "# Rules\n"
-     "Each action moves you one cell left, down, right or up; walking against the edge of the lake leaves you "
-     "where you are. Falling into a hole ends the game. On slippery ice you may slide to one side instead of "
-     "the way you chose.\n"},
+     "Each action moves you one cell; at the edge you stay where you are. On slippery ice you may slide "
+     "sideways instead.\n"},
 };
 
+// Kept short: every token of the first prompt is read once per episode by generation and again by
+// the learner.
 const char kGridInstruction[] =
-    "Now choose your next move (one action). First think it through step by step — where you are, where you "
-    "need to go, what is in the way — inside <think> </think> tags. Then write one admissible action inside "
-    "<action> </action> tags.";
+    "Think about where you are and where to go inside <think> </think>, then give one admissible action "
+    "inside <action> </action>.";
 
 const GridTemplate* FindGridTemplate(const std::string& env) {
   for (const GridTemplate& t : kGridTemplates) {

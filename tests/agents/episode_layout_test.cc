@@ -105,6 +105,40 @@ void RunCarriedCacheAgainstWholeSequence(bool greedy) {
 TEST(GenerateContinuations, CarriedCacheEqualsTheWholeSequenceSampled) { RunCarriedCacheAgainstWholeSequence(false); }
 TEST(GenerateContinuations, CarriedCacheEqualsTheWholeSequenceGreedy) { RunCarriedCacheAgainstWholeSequence(true); }
 
+// Episodes that start with the same header share its prefill; their samples still equal
+// generation from each whole sequence.
+TEST(GenerateContinuations, ASharedFirstPromptGivesTheSameSamples) {
+  TransformerLM model = MakeModel(8);
+  const std::vector<int32_t> header = Segment(77, 30);
+  std::vector<CachedSequence> sequences(3);
+  for (int turn = 0; turn < 2; ++turn) {
+    std::vector<CachedSequence*> batch;
+    std::vector<std::vector<int32_t>> segments;
+    SamplingParams params = Params(false);
+    for (int e = 0; e < 3; ++e) {
+      batch.push_back(&sequences[static_cast<size_t>(e)]);
+      std::vector<int32_t> segment = turn == 0 ? header : std::vector<int32_t>{};
+      const std::vector<int32_t> own = Segment(HashCombine(e, 50 + turn), 3 + e);
+      segment.insert(segment.end(), own.begin(), own.end());
+      segments.push_back(segment);
+      params.row_seeds.push_back(HashCombine(e, turn));
+    }
+    std::vector<std::vector<int32_t>> whole;
+    for (int e = 0; e < 3; ++e) {
+      whole.push_back(batch[static_cast<size_t>(e)]->tokens);
+      whole.back().insert(whole.back().end(), segments[static_cast<size_t>(e)].begin(), segments[static_cast<size_t>(e)].end());
+    }
+    std::vector<GeneratedSequence> out = GenerateContinuations(*model, batch, segments, params);
+    for (int e = 0; e < 3; ++e) {
+      SamplingParams alone = Params(false);
+      alone.row_seeds = {params.row_seeds[static_cast<size_t>(e)]};
+      ExpectSameGeneration(out[static_cast<size_t>(e)], Generate(*model, {whole[static_cast<size_t>(e)]}, alone)[0],
+                           "turn " + std::to_string(turn) + " episode " + std::to_string(e));
+      EXPECT_EQ(batch[static_cast<size_t>(e)]->cached(), static_cast<int64_t>(batch[static_cast<size_t>(e)]->tokens.size()) - 1);
+    }
+  }
+}
+
 TEST(GenerateContinuations, RejectsBadInput) {
   TransformerLM model = MakeModel(4);
   CachedSequence empty;
@@ -183,6 +217,48 @@ TEST(ScoreEpisodes, GradientsMatchPerTurnScoring) {
   };
   std::vector<at::Tensor> a = grads(true), b = grads(false);
   ASSERT_EQ(a.size(), b.size());
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::allclose(a[i], b[i], 1e-4, 1e-5)) << "parameter " << i;
+}
+
+// Episodes with a common header: the shared-prefix path gives the per-turn numbers and gradients.
+TEST(ScoreEpisodes, ASharedPrefixRunsOnceWithTheSameScoresAndGradients) {
+  std::vector<EpisodeTokens> episodes = {MakeEpisode(11, 3), MakeEpisode(12, 2), MakeEpisode(13, 4)};
+  const std::vector<int32_t> header = Segment(99, 40);
+  for (auto& e : episodes) e[0].context.insert(e[0].context.begin(), header.begin(), header.end());
+  std::vector<const EpisodeTokens*> ptrs = {&episodes[0], &episodes[1], &episodes[2]};
+  ASSERT_GE(SharedPrefixLength(ptrs), 40);
+  ASSERT_GE(SharedPrefixLength(ptrs), kMinSharedPrefix);
+  EXPECT_EQ(SharedPrefixLength({&episodes[0]}), 0);
+  auto run = [&](bool together, std::vector<float>* scores) {
+    TransformerLM model = MakeModel(6);
+    model->train();
+    at::Tensor loss = at::zeros({});
+    if (together) {
+      TokenScores s = ScoreEpisodes(*model, ptrs, 0.8);
+      loss = (s.logprobs * s.mask).sum() + 0.1 * (s.entropies * s.mask).sum();
+      at::Tensor flat = (s.logprobs * s.mask).sum(1).contiguous();
+      for (int64_t i = 0; i < flat.size(0); ++i) scores->push_back(flat[i].item<float>());
+    } else {
+      for (const EpisodeTokens& e : episodes) {
+        std::vector<int32_t> context;
+        for (const TurnTokens& t : e) {
+          context.insert(context.end(), t.context.begin(), t.context.end());
+          TokenScores s = Score(*model, {context}, {t.response}, 0.8);
+          loss = loss + (s.logprobs * s.mask).sum() + 0.1 * (s.entropies * s.mask).sum();
+          scores->push_back((s.logprobs * s.mask).sum().item<float>());
+          context.insert(context.end(), t.response.begin(), t.response.end());
+        }
+      }
+    }
+    loss.backward();
+    std::vector<at::Tensor> grads;
+    for (auto& p : model->parameters()) grads.push_back(p.grad().clone());
+    return grads;
+  };
+  std::vector<float> a_scores, b_scores;
+  std::vector<at::Tensor> a = run(true, &a_scores), b = run(false, &b_scores);
+  ASSERT_EQ(a_scores.size(), b_scores.size());
+  for (size_t i = 0; i < a_scores.size(); ++i) EXPECT_NEAR(a_scores[i], b_scores[i], 1e-4) << "turn " << i;
   for (size_t i = 0; i < a.size(); ++i) EXPECT_TRUE(at::allclose(a[i], b[i], 1e-4, 1e-5)) << "parameter " << i;
 }
 

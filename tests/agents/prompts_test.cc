@@ -106,7 +106,8 @@ TEST(Prompts, GridWorldsHaveTheirOwnTemplate) {
   const std::string grid = "# # #\n# P #\n# # #";
   const std::vector<std::string> actions = {"up", "down", "left", "right"};
   std::string first = RenderStepPrompt("sokoban", "", {}, grid, actions, {});
-  EXPECT_EQ(first.rfind("You are an expert agent solving a Sokoban puzzle.\n\n# Symbols\n", 0), 0u) << first;
+  EXPECT_EQ(first.rfind("You are an expert agent solving a Sokoban puzzle.\n\n# Symbols\n# wall, _ floor, O target", 0), 0u)
+      << first;
   for (const char* part : {"# Goal\n", "# Rules\n", "# Current step\nYour current observation is:\n# # #\n# P #\n# # #\n",
                            "Your admissible actions are [\"up\", \"down\", \"left\", \"right\"].",
                            "<think> </think>", "<action> </action>"}) {
