@@ -164,6 +164,9 @@ ConfigSchema BuildSchema(bool algorithm_defaults) {
          .max = 1.0});
   s.Add({.path = "optim.beta2", .type = FieldType::kNumber, .default_value = 0.999, .help = "AdamW β2", .min = 0.0,
          .max = 1.0});
+  s.Add({.path = "optim.eps", .type = FieldType::kNumber, .default_value = 1e-8,
+         .help = "AdamW ε: larger values stop Adam from blowing the noise of near-deterministic tokens up to full steps",
+         .min = 0.0});
   s.Add({.path = "optim.grad_clip", .type = FieldType::kNumber, .default_value = 1.0,
          .help = "max global gradient norm (0 off)", .min = 0.0});
   s.Add({.path = "optim.schedule", .type = FieldType::kString, .default_value = "constant",
@@ -872,7 +875,8 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
   torch::optim::AdamW optimizer(model->parameters(),
                                 torch::optim::AdamWOptions(c["optim"]["lr"].get<double>())
                                     .betas({c["optim"]["beta1"].get<double>(), c["optim"]["beta2"].get<double>()})
-                                    .weight_decay(c["optim"]["weight_decay"].get<double>()));
+                                    .weight_decay(c["optim"]["weight_decay"].get<double>())
+                                    .eps(c["optim"]["eps"].get<double>()));
   int64_t start_iter = 0;
   int64_t run_id = 0;
   if (!resume_from.empty()) {

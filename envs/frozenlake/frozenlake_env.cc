@@ -124,29 +124,39 @@ int FrozenLakeEnv::Move(int cell, int direction) const {
 }
 
 void FrozenLakeEnv::SolveMap() {
+  // Two tables solved together: the success probability (what the expert maximises) and the
+  // success discounted by kSoonness per step (how it breaks ties). Without the second, every action
+  // that still reaches the goal within the horizon ties, and the expert dawdles — a teacher whose
+  // choice depends on the step count is one no policy that reads the grid can imitate.
+  constexpr double kSoonness = 0.95;
   const int cells = size_ * size_;
   value_.assign(static_cast<size_t>(max_steps_ + 1), std::vector<double>(static_cast<size_t>(cells), 0.0));
+  std::vector<std::vector<double>> soon(value_);
   best_action_.assign(static_cast<size_t>(max_steps_ + 1), std::vector<int>(static_cast<size_t>(cells), 0));
-  auto worth = [&](int k, int cell) {  // value of arriving in `cell` with k steps left
-    const char v = CellAt(cell);
-    return v == 'G' ? 1.0 : v == 'H' ? 0.0 : value_[static_cast<size_t>(k)][static_cast<size_t>(cell)];
+  auto worth = [&](const std::vector<std::vector<double>>& table, int64_t k, int cell) {
+    const char v = CellAt(cell);  // value of arriving in `cell` with k steps left
+    return v == 'G' ? 1.0 : v == 'H' ? 0.0 : table[static_cast<size_t>(k)][static_cast<size_t>(cell)];
   };
   for (int64_t k = 1; k <= max_steps_; ++k) {
     for (int cell = 0; cell < cells; ++cell) {
       double best = -1.0;
+      double best_soon = -1.0;
       for (int a = 0; a < 4; ++a) {
         double q = 0.0;
-        if (slippery_) {
-          for (int b : {(a + 3) % 4, a, (a + 1) % 4}) q += worth(static_cast<int>(k - 1), Move(cell, b)) / 3.0;
-        } else {
-          q = worth(static_cast<int>(k - 1), Move(cell, a));
+        double q_soon = 0.0;
+        const std::vector<int> slides = slippery_ ? std::vector<int>{(a + 3) % 4, a, (a + 1) % 4} : std::vector<int>{a};
+        for (int b : slides) {
+          q += worth(value_, k - 1, Move(cell, b)) / static_cast<double>(slides.size());
+          q_soon += kSoonness * worth(soon, k - 1, Move(cell, b)) / static_cast<double>(slides.size());
         }
-        if (q > best + 1e-12) {
-          best = q;
+        if (q > best + 1e-12 || (q > best - 1e-12 && q_soon > best_soon + 1e-12)) {
+          best = std::max(best, q);
+          best_soon = q_soon;
           best_action_[static_cast<size_t>(k)][static_cast<size_t>(cell)] = a;
         }
       }
       value_[static_cast<size_t>(k)][static_cast<size_t>(cell)] = best;
+      soon[static_cast<size_t>(k)][static_cast<size_t>(cell)] = best_soon;
     }
   }
 }

@@ -146,7 +146,7 @@ TEST(Cli, EnvsListDescribeAndPlay) {
   EXPECT_EQ(unknown.exit_code, 1);
   EXPECT_EQ(unknown.err,
             "turnwise: unknown environment 'housework' (did you mean 'household'?); known: "
-            "delayed, household\n");
+            "delayed, frozenlake, household, sokoban\n");
 }
 
 TEST(Cli, EvalStoresEveryEpisodeAndPrintsSuccess) {

@@ -136,6 +136,52 @@ TEST(FrozenLakeExpert, ReachesTheGoalOnEveryMapWithoutSlip) {
   }
 }
 
+// Steps of the shortest walk from the start to the goal around the holes (breadth-first search
+// written here, independent of the env's solver).
+int ShortestWalk(const std::vector<std::string>& map) {
+  const int n = static_cast<int>(map.size());
+  std::vector<int> dist(static_cast<size_t>(n * n), -1);
+  std::vector<int> queue;
+  for (int i = 0; i < n * n; ++i) {
+    if (map[static_cast<size_t>(i / n)][static_cast<size_t>(i % n)] == 'S') {
+      dist[static_cast<size_t>(i)] = 0;
+      queue.push_back(i);
+    }
+  }
+  for (size_t head = 0; head < queue.size(); ++head) {
+    const int cell = queue[head];
+    if (map[static_cast<size_t>(cell / n)][static_cast<size_t>(cell % n)] == 'G') return dist[static_cast<size_t>(cell)];
+    const int moves[4][2] = {{0, -1}, {1, 0}, {0, 1}, {-1, 0}};
+    for (const auto& m : moves) {
+      const int r = cell / n + m[0];
+      const int c = cell % n + m[1];
+      if (r < 0 || r >= n || c < 0 || c >= n || map[static_cast<size_t>(r)][static_cast<size_t>(c)] == 'H') continue;
+      if (dist[static_cast<size_t>(r * n + c)] >= 0) continue;
+      dist[static_cast<size_t>(r * n + c)] = dist[static_cast<size_t>(cell)] + 1;
+      queue.push_back(r * n + c);
+    }
+  }
+  return -1;
+}
+
+TEST(FrozenLakeExpert, WalksAShortestPathWithoutSlip) {
+  // Every action that still reaches the goal in time has success probability 1; the expert must
+  // still pick the quickest, or its choices depend on the step count and cannot be imitated.
+  FrozenLakeEnv env(Json::object());
+  for (int i = 0; i < 300; ++i) {
+    StepResult s = env.Reset({.task_id = "valid/" + std::to_string(i)});
+    const int shortest = ShortestWalk(env.map());
+    ASSERT_GT(shortest, 0) << i;
+    int steps = 0;
+    while (!s.done()) {
+      s = env.Step(*env.ExpertAction());
+      ++steps;
+    }
+    EXPECT_TRUE(s.info["won"].get<bool>()) << i;
+    EXPECT_EQ(steps, shortest) << "map " << i;
+  }
+}
+
 TEST(FrozenLakeExpert, SlipperyPlayMatchesTheDpProbability) {
   FrozenLakeEnv env(Json{{"is_slippery", true}});
   // Monte Carlo over many maps: the expert's empirical success equals the DP's mean.
