@@ -2,7 +2,8 @@
 // many env instances) as a Turnwise Env.
 //
 // AgentGym's servers disagree on field names and response shapes, so the adapter works from a
-// profile. Built-in profiles, from the servers' code (research/environments.md §7.1):
+// profile. Built-in profiles, from the servers' code (WooooDyy/AgentGym @ 3ef9235; the table in
+// docs/environments.md, "Servers from other projects"):
 //
 //   alfworld   POST /create → {"id"}; POST /reset {"id","game","world_type":"Text"} →
 //              {"observation","available_actions","task_type"}; POST /step {"id","action"} →

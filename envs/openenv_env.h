@@ -1,6 +1,6 @@
 // OpenEnv remote environments: drive any Meta/PyTorch OpenEnv server through its WebSocket
-// endpoint `/ws` as a Turnwise Env (research/environments.md §7.2; OpenEnv @ 685de411,
-// src/openenv/core/env_server/http_server.py).
+// endpoint `/ws` as a Turnwise Env (docs/environments.md, "Servers from other projects";
+// OpenEnv @ 685de411, src/openenv/core/env_server/http_server.py).
 //
 // Why the WebSocket and not HTTP: OpenEnv's HTTP /reset and /step build a fresh environment for
 // every request and close it afterwards (and production mode does not register them at all), so

@@ -1,4 +1,4 @@
-// Policy losses and regularisers over per-token tensors, as research/algorithms.md §7.1 gives them
+// Policy losses and regularisers over per-token tensors, as docs/methods.md "Losses" gives them
 // (verl's `compute_policy_loss_vanilla`, `agg_loss`, `kl_penalty`).
 //
 // Shapes: every per-token tensor is [B, T] (B training rows, T response tokens, right-padded);
@@ -20,11 +20,11 @@ enum class LossAggregation {
   kSeqMeanTokenMean,
   kSeqMeanTokenSum,
   kSeqMeanTokenSumNorm,
-  // LOOP (apple/ml-loop `_gradient_step`, algorithms.md §4.1): each rollout's loss is the mean
-  // over all its tokens (every turn row of the trajectory), the minibatch sums the rollouts and
-  // divides by a FIXED number of rollouts (the planned minibatch size), even when filtering left
-  // fewer. Without a MinibatchLayout every row is its own rollout and the denominator is the
-  // number of non-empty rows (then it equals seq-mean-token-mean).
+  // LOOP (apple/ml-loop `_gradient_step`; docs/methods.md, Losses, "LOOP"): each rollout's loss
+  // is the mean over all its tokens (every turn row of the trajectory), the minibatch sums the
+  // rollouts and divides by a FIXED number of rollouts (the planned minibatch size), even when
+  // filtering left fewer. Without a MinibatchLayout every row is its own rollout and the
+  // denominator is the number of non-empty rows (then it equals seq-mean-token-mean).
   kRolloutMeanFixed,
 };
 
@@ -112,7 +112,7 @@ PolicyLoss PpoClipLoss(const at::Tensor& logprobs, const at::Tensor& old_logprob
                        const at::Tensor& mask, const PpoClipOptions& options, LossAggregation aggregation,
                        double norm_length = 0);
 
-// LOOP's clipped surrogate (apple/ml-loop `_ppo_loss`, algorithms.md §4.1), per token:
+// LOOP's clipped surrogate (apple/ml-loop `_ppo_loss`; docs/methods.md, Losses, "LOOP"), per token:
 //   obj = min(ρA, g(A)),  g(A) = (1+ε)·A for A >= 0, A/(1+ε) for A < 0;  ℓ = −obj
 // i.e. the ratio is clipped to [1/(1+ε), 1+ε] (symmetric in log space, any ε > 0), no dual
 // clip. ρ = exp(clamp(logπ − logπ_old, −20, 20)). `loss` uses `aggregation` over the given
@@ -126,7 +126,7 @@ struct GspoOptions {
   double clip_high = 4e-4;  // ε_high
 };
 
-// GSPO (arXiv 2507.18071; verl `compute_policy_loss_gspo`, algorithms.md §7.5) in its
+// GSPO (arXiv 2507.18071; verl `compute_policy_loss_gspo`; docs/methods.md "GSPO") in its
 // GSPO-token form: s_i = exp(mean over row i's tokens of (logπ − logπ_old)), and per token
 //   log s_it = sg[log s_i] + logπ_t − sg[logπ_t], clamped <= 10;  ℓ = max(−A s_it, −A clip(s_it, 1−ε_l, 1+ε_h))
 // Its value is s_i on every token; with per-row advantages the gradient equals that of the

@@ -1,6 +1,6 @@
 // Regularisers: terms added to the policy loss, composable in any number
-// (`algorithm.regularizers` in a train config; docs/methods.md). research/algorithms.md is the
-// reference: EPO §3, LLDS §6, KL and entropy §7.1.
+// (`algorithm.regularizers` in a train config). Reference: docs/methods.md "Regularisers" (EPO,
+// LLDS, KL, entropy bonus).
 //
 // Every term works on one micro-batch at a time but normalises over the whole minibatch: it
 // returns its micro-batch's SHARE of the minibatch value (see AggregateShare in losses.h), so
@@ -115,7 +115,7 @@ class KlRegularizer : public Regularizer {
   TermAggregation aggregation_;
 };
 
-// ---- EPO (arXiv 2509.22576; algorithms.md §3) ----
+// ---- EPO (arXiv 2509.22576; docs/methods.md "EPO") ----
 
 enum class EpoForm {
   // Eq. 2–6: trajectory-level entropy L_H (mean over trajectories of the mean over turns of the
@@ -186,7 +186,7 @@ class EpoRegularizer : public Regularizer {
   std::map<int, double> turn_reference_;
 };
 
-// ---- LLDS (arXiv 2512.04220; algorithms.md §6) ----
+// ---- LLDS (arXiv 2512.04220; docs/methods.md "LLDS") ----
 
 enum class LldsGate {
   kAction,    // A-gate: a row (one action) counts iff the sum of its Δ is > 0 (default)

@@ -1,4 +1,4 @@
-// Batch schedules around the update (algorithms.md §4.3, §5, §7.4): which rows train, in what
+// Batch schedules around the update (docs/methods.md "Schedules"): which rows train, in what
 // order, and on which rollouts. The pieces here are plain functions of the batch; the trainer
 // (training/trainer.cc) drives them:
 //   * SeeUPO: turns updated one at a time, last turn first; after each turn's update the

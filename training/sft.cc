@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <numbers>
 #include <set>
@@ -139,6 +140,16 @@ ConfigSchema BuildSchema() {
          .help = "weight of an auxiliary language-modelling loss on the prompt tokens (0 = "
                  "response tokens only); the logged loss stays the response NLL",
          .min = 0.0});
+  s.Add({.path = "train.action_target", .type = FieldType::kString, .default_value = "label",
+         .help = "label: the action's tokens are trained toward the demonstration's action; admissible: the "
+                 "token where actions begin is trained toward the set of admissible actions (the response "
+                 "format without a preference among actions — with data.policy random, a start that "
+                 "has not learnt to ignore the observation)",
+         .choices = {"label", "admissible"}});
+  s.Add({.path = "train.action_label_weight", .type = FieldType::kNumber, .default_value = 0.1,
+         .help = "action_target admissible: weight of the label's own log-probability at the choice token (the "
+                 "rest on the admissible set); a little keeps the start's choice near the behaviour policy's",
+         .min = 0.0, .max = 1.0});
   s.Add({.path = "train.grad_clip", .type = FieldType::kNumber, .default_value = 1.0,
          .help = "gradient norm clip; 0 = off", .min = 0.0});
   s.Add({.path = "train.log_every", .type = FieldType::kInt, .default_value = 10,
@@ -383,18 +394,45 @@ SftExample SftExample::Turn(std::vector<int32_t> prompt, std::vector<int32_t> re
   return e;
 }
 
+ActionChoice FindActionChoice(const Tokenizer& tokenizer, const std::vector<int32_t>& response,
+                              const std::string& label, const Demonstration& demo, const std::string& think_style) {
+  ActionChoice choice;
+  std::set<int32_t> tokens;
+  for (const std::string& action : demo.admissible) {
+    if (action == label) continue;
+    const std::vector<int32_t> other = EncodeResponse(
+        tokenizer, TargetResponse(ThinkText(think_style, demo.task, action, demo.observation), action), true);
+    size_t k = 0;
+    while (k < other.size() && k < response.size() && other[k] == response[k]) ++k;
+    if (k == other.size() || k == response.size()) return {};
+    if (choice.position >= 0 && choice.position != static_cast<int64_t>(k)) return {};
+    choice.position = static_cast<int64_t>(k);
+    tokens.insert(other[k]);
+  }
+  if (choice.position < 0) return {};
+  tokens.insert(response[static_cast<size_t>(choice.position)]);
+  choice.tokens.assign(tokens.begin(), tokens.end());
+  return choice;
+}
+
 SftExample MakeSftExample(const Tokenizer& tokenizer, const Demonstration& demo,
-                          const PromptOptions& prompt_options, const std::string& think_style) {
+                          const PromptOptions& prompt_options, const std::string& think_style,
+                          bool action_choice) {
   StepResult step;
-  return SftExample::Turn(
+  SftExample e = SftExample::Turn(
       BuildPromptTokens(tokenizer, InputOf(demo, &step), prompt_options),
       EncodeResponse(tokenizer,
                      TargetResponse(ThinkText(think_style, demo.task, demo.action, demo.observation), demo.action),
                      /*end_turn=*/true));
+  if (action_choice) {
+    e.choices.push_back(FindActionChoice(tokenizer, e.turns[0].response, demo.action, demo, think_style));
+  }
+  return e;
 }
 
 SftExample MakeEpisodeSftExample(const Tokenizer& tokenizer, const std::vector<const Demonstration*>& episode,
-                                 const PromptOptions& prompt_options, const std::string& think_style) {
+                                 const PromptOptions& prompt_options, const std::string& think_style,
+                                 bool action_choice) {
   SftExample e;
   std::vector<int32_t> previous;
   for (const Demonstration* demo : episode) {
@@ -406,6 +444,7 @@ SftExample MakeEpisodeSftExample(const Tokenizer& tokenizer, const std::vector<c
     turn.response = EncodeResponse(
         tokenizer, TargetResponse(ThinkText(think_style, demo->task, done, demo->observation), done), true);
     previous = turn.response;
+    if (action_choice) e.choices.push_back(FindActionChoice(tokenizer, turn.response, done, *demo, think_style));
     e.turns.push_back(std::move(turn));
     e.trained.push_back(done == demo->action ? 1 : 0);
   }
@@ -482,65 +521,131 @@ double CosineLearningRate(int64_t step, int64_t total, int64_t warmup, double lr
   return min_lr + 0.5 * (lr - min_lr) * (1.0 + std::cos(std::numbers::pi * progress));
 }
 
-SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExample*>& batch,
-                     double prompt_weight) {
-  int64_t total = 0;
-  for (const SftExample* e : batch) total += e->length();
-  if (prompt_weight <= 0) {
-    std::vector<const EpisodeTokens*> episodes;
-    std::vector<float> trained;
-    for (const SftExample* e : batch) {
-      episodes.push_back(&e->turns);
-      for (size_t t = 0; t < e->turns.size(); ++t) trained.push_back(t < e->trained.size() ? e->trained[t] : 1);
+namespace {
+
+bool HasChoices(const std::vector<const SftExample*>& batch) {
+  for (const SftExample* e : batch) {
+    for (const ActionChoice& c : e->choices) {
+      if (c.position >= 0) return true;
     }
-    TokenScores scores = ScoreEpisodes(model, episodes);
-    at::Tensor mask = scores.mask * at::tensor(trained, at::TensorOptions().dtype(at::kFloat))
-                                        .view({-1, 1})
-                                        .to(scores.mask.device());
-    at::Tensor count = mask.sum();
-    const int64_t n = static_cast<int64_t>(count.item<float>());
-    at::Tensor loss = -(scores.logprobs * mask).sum() / count.clamp_min(1.0);
-    return {loss, loss.item<double>(), n, total};
   }
-  // One right-padded sequence per example; position t predicts token t+1, weighted 1 when that
-  // token belongs to a trained response, as a prompt token when it is context, 0 otherwise
-  // (padding, untrained responses).
-  const int64_t b = static_cast<int64_t>(batch.size());
-  int64_t len = 0;
-  for (const SftExample* e : batch) len = std::max(len, e->length());
-  std::vector<int64_t> ids(static_cast<size_t>(b * len), 0);
-  std::vector<int64_t> targets(static_cast<size_t>(b * (len - 1)), 0);
-  std::vector<float> is_response(targets.size(), 0.f), is_prompt(targets.size(), 0.f);
-  for (int64_t r = 0; r < b; ++r) {
+  return false;
+}
+
+// Teacher-forced response NLL from ScoreEpisodes (no prompt term, no choices).
+SftBatchLoss ResponseOnlyLoss(TransformerLMImpl& model, const std::vector<const SftExample*>& batch, int64_t total) {
+  std::vector<const EpisodeTokens*> episodes;
+  std::vector<float> trained;
+  for (const SftExample* e : batch) {
+    episodes.push_back(&e->turns);
+    for (size_t t = 0; t < e->turns.size(); ++t) trained.push_back(t < e->trained.size() ? e->trained[t] : 1);
+  }
+  TokenScores scores = ScoreEpisodes(model, episodes);
+  at::Tensor mask = scores.mask * at::tensor(trained, at::TensorOptions().dtype(at::kFloat))
+                                      .view({-1, 1})
+                                      .to(scores.mask.device());
+  at::Tensor count = mask.sum();
+  const int64_t n = static_cast<int64_t>(count.item<float>());
+  at::Tensor loss = -(scores.logprobs * mask).sum() / count.clamp_min(1.0);
+  return {loss, loss.item<double>(), n, total};
+}
+
+// The padded batch of the full-logits loss: one right-padded sequence per example; position t
+// predicts token t+1, weighted as a response token when that token belongs to a trained response,
+// as a prompt token when it is context, 0 otherwise (padding, untrained responses). A trained
+// turn's choice position adds a row to `choice_at` (flat index of the predicting position) and
+// its token set to `choice_tokens` (padded with -1 to `choice_width`).
+struct PaddedSftBatch {
+  int64_t rows = 0, len = 0;
+  std::vector<int64_t> ids, targets;
+  std::vector<float> is_response, is_prompt;
+  std::vector<int64_t> choice_at;
+  std::vector<std::vector<int32_t>> choice_tokens;
+};
+
+PaddedSftBatch PadSftBatch(const std::vector<const SftExample*>& batch) {
+  PaddedSftBatch p;
+  p.rows = static_cast<int64_t>(batch.size());
+  for (const SftExample* e : batch) p.len = std::max(p.len, e->length());
+  p.ids.assign(static_cast<size_t>(p.rows * p.len), 0);
+  p.targets.assign(static_cast<size_t>(p.rows * (p.len - 1)), 0);
+  p.is_response.assign(p.targets.size(), 0.f);
+  p.is_prompt.assign(p.targets.size(), 0.f);
+  for (int64_t r = 0; r < p.rows; ++r) {
     const SftExample& e = *batch[static_cast<size_t>(r)];
     int64_t t = 0;
     auto put = [&](int32_t id, std::vector<float>* weight) {
-      ids[static_cast<size_t>(r * len + t)] = id;
+      p.ids[static_cast<size_t>(r * p.len + t)] = id;
       if (t > 0) {
-        const size_t k = static_cast<size_t>(r * (len - 1) + t - 1);
-        targets[k] = id;
+        const size_t k = static_cast<size_t>(r * (p.len - 1) + t - 1);
+        p.targets[k] = id;
         if (weight) (*weight)[k] = 1.f;
       }
       ++t;
     };
     for (size_t turn = 0; turn < e.turns.size(); ++turn) {
       const bool trained = turn >= e.trained.size() || e.trained[turn];
-      for (int32_t id : e.turns[turn].context) put(id, &is_prompt);
-      for (int32_t id : e.turns[turn].response) put(id, trained ? &is_response : nullptr);
+      for (int32_t id : e.turns[turn].context) put(id, &p.is_prompt);
+      const int64_t choice = trained && turn < e.choices.size() ? e.choices[turn].position : -1;
+      for (size_t i = 0; i < e.turns[turn].response.size(); ++i) {
+        if (static_cast<int64_t>(i) == choice && t > 0) {
+          p.choice_at.push_back(r * (p.len - 1) + t - 1);
+          p.choice_tokens.push_back(e.choices[turn].tokens);
+        }
+        put(e.turns[turn].response[i], trained ? &p.is_response : nullptr);
+      }
     }
   }
+  return p;
+}
+
+}  // namespace
+
+SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExample*>& batch,
+                     double prompt_weight, double label_weight) {
+  int64_t total = 0;
+  for (const SftExample* e : batch) total += e->length();
+  if (prompt_weight <= 0 && !HasChoices(batch)) return ResponseOnlyLoss(model, batch, total);
+  const PaddedSftBatch p = PadSftBatch(batch);
+  const int64_t b = p.rows, len = p.len;
   const at::Device dev = model.device();
   auto lopt = at::TensorOptions().dtype(at::kLong);
   auto fopt = at::TensorOptions().dtype(at::kFloat);
-  at::Tensor ids_t = at::tensor(ids, lopt).view({b, len}).to(dev);
-  at::Tensor target_t = at::tensor(targets, lopt).view({b, len - 1}).to(dev);
-  at::Tensor resp_t = at::tensor(is_response, fopt).view({b, len - 1}).to(dev);
-  at::Tensor prompt_t = at::tensor(is_prompt, fopt).view({b, len - 1}).to(dev);
+  at::Tensor ids_t = at::tensor(p.ids, lopt).view({b, len}).to(dev);
+  at::Tensor target_t = at::tensor(p.targets, lopt).view({b, len - 1}).to(dev);
+  at::Tensor resp_t = at::tensor(p.is_response, fopt).view({b, len - 1}).to(dev);
+  at::Tensor prompt_t = at::tensor(p.is_prompt, fopt).view({b, len - 1}).to(dev);
   // Right padding needs no mask: no real token attends to a later pad.
   at::Tensor hidden = model.ForwardHidden(ids_t).narrow(1, 0, len - 1);
-  at::Tensor logp = at::log_softmax(model.Logits(hidden).to(at::kFloat), -1)
-                        .gather(-1, target_t.unsqueeze(-1))
-                        .squeeze(-1);  // [B, len-1]
+  at::Tensor all = at::log_softmax(model.Logits(hidden).to(at::kFloat), -1);  // [B, len-1, V]
+  at::Tensor logp = all.gather(-1, target_t.unsqueeze(-1)).squeeze(-1);    // [B, len-1]
+  if (!p.choice_at.empty()) {
+    // At a choice position the target is the set, log sum_c p(c), mixed with the label's
+    // log-probability by `label_weight`.
+    size_t width = 0;
+    for (const auto& c : p.choice_tokens) width = std::max(width, c.size());
+    std::vector<int64_t> tokens(p.choice_tokens.size() * width, 0);
+    std::vector<uint8_t> pad(tokens.size(), 1);
+    for (size_t i = 0; i < p.choice_tokens.size(); ++i) {
+      for (size_t j = 0; j < p.choice_tokens[i].size(); ++j) {
+        tokens[i * width + j] = p.choice_tokens[i][j];
+        pad[i * width + j] = 0;
+      }
+    }
+    const auto n = static_cast<int64_t>(p.choice_at.size());
+    at::Tensor at_t = at::tensor(p.choice_at, lopt).to(dev);
+    at::Tensor tok_t = at::tensor(tokens, lopt).view({n, static_cast<int64_t>(width)}).to(dev);
+    at::Tensor pad_t = at::tensor(pad, at::TensorOptions().dtype(at::kByte))
+                          .to(at::kBool)
+                          .view({n, static_cast<int64_t>(width)})
+                          .to(dev);
+    at::Tensor rows = all.reshape({b * (len - 1), -1}).index_select(0, at_t).gather(-1, tok_t);
+    at::Tensor set_logp = rows.masked_fill(pad_t, -std::numeric_limits<float>::infinity()).logsumexp(-1);
+    at::Tensor label_logp = logp.reshape({-1}).index_select(0, at_t);
+    logp = logp.reshape({-1})
+               .index_put({at_t}, (1.0 - label_weight) * set_logp + label_weight * label_logp)
+               .view({b, len - 1});
+  }
   at::Tensor n_resp = resp_t.sum(), n_prompt = prompt_t.sum();
   at::Tensor response_nll = -(logp * resp_t).sum() / n_resp.clamp_min(1.0);
   at::Tensor prompt_nll = -(logp * prompt_t).sum() / n_prompt.clamp_min(1.0);
@@ -550,17 +655,19 @@ SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExampl
 
 std::vector<SftExample> BuildSftExamples(const Tokenizer& tokenizer, const std::vector<Demonstration>& demos,
                                          const PromptOptions& prompt_options, const std::string& think_style,
-                                         const std::string& layout) {
+                                         const std::string& layout, bool action_choice) {
   std::vector<SftExample> examples;
   if (layout != "episode") {
     examples.reserve(demos.size());
-    for (const Demonstration& d : demos) examples.push_back(MakeSftExample(tokenizer, d, prompt_options, think_style));
+    for (const Demonstration& d : demos) {
+      examples.push_back(MakeSftExample(tokenizer, d, prompt_options, think_style, action_choice));
+    }
     return examples;
   }
   std::vector<const Demonstration*> episode;
   for (size_t i = 0; i <= demos.size(); ++i) {
     if (!episode.empty() && (i == demos.size() || demos[i].episode != episode.back()->episode)) {
-      examples.push_back(MakeEpisodeSftExample(tokenizer, episode, prompt_options, think_style));
+      examples.push_back(MakeEpisodeSftExample(tokenizer, episode, prompt_options, think_style, action_choice));
       episode.clear();
     }
     if (i < demos.size()) episode.push_back(&demos[i]);
@@ -693,7 +800,9 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
 
   // 3. Training rows: one per state (steps) or per demonstration episode (episode).
   const std::string layout = c["prompt"]["layout"].get<std::string>();
-  std::vector<SftExample> examples = BuildSftExamples(*tokenizer, demos, prompt_options, think_style, layout);
+  const bool action_choice = c["train"]["action_target"].get<std::string>() == "admissible";
+  std::vector<SftExample> examples =
+      BuildSftExamples(*tokenizer, demos, prompt_options, think_style, layout, action_choice);
   std::vector<int64_t> lengths;
   int64_t dropped = 0, prompt_tokens = 0, response_tokens = 0;
   {
@@ -733,6 +842,7 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
   const int64_t warmup = tc["warmup_steps"].get<int64_t>();
   const double clip = tc["grad_clip"].get<double>();
   const double prompt_weight = tc["prompt_loss_weight"].get<double>();
+  const double label_weight = tc["action_label_weight"].get<double>();
   const int64_t log_every = tc["log_every"].get<int64_t>();
   const int64_t ckpt_every = tc["checkpoint_every"].get<int64_t>();
   const double max_seconds = tc["max_seconds"].get<double>();
@@ -784,7 +894,7 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
     double grad_norm = 0;
     try {
       optimizer.zero_grad();
-      SftBatchLoss l = SftLoss(*model, batch, prompt_weight);
+      SftBatchLoss l = SftLoss(*model, batch, prompt_weight, label_weight);
       l.loss.backward();
       grad_norm = clip > 0 ? torch::nn::utils::clip_grad_norm_(model->parameters(), clip)
                            : torch::nn::utils::clip_grad_norm_(model->parameters(), 1e30);

@@ -130,27 +130,47 @@ std::string TargetResponse(const std::string& think, const std::string& action);
 // demonstration episode as the policy's growing sequence (agents/episode_tokens.h); a turn
 // whose executed action was not the label (noise) stays in the sequence as what happened but is
 // no target (`trained` 0), so the model learns the expert's answer to the state noise led to.
+// Where a response's action begins, and which tokens may begin it: the first token at which the
+// target of the label and the targets of the other admissible actions differ (the text before —
+// tags, think — is the same for all of them).
+struct ActionChoice {
+  int64_t position = -1;        // index into the turn's response; -1: no choice (label target)
+  std::vector<int32_t> tokens;  // the distinct tokens admissible actions begin with there
+};
+
 struct SftExample {
   EpisodeTokens turns;
   std::vector<uint8_t> trained;  // per turn: its response is a target
+  // Per turn (empty: none). With `train.action_target: "admissible"` the loss at a turn's choice
+  // position is -log of the probability of the whole set — the model learns to answer with some
+  // admissible action, and nothing about which one.
+  std::vector<ActionChoice> choices;
 
   // A one-turn example (steps layout).
   static SftExample Turn(std::vector<int32_t> prompt, std::vector<int32_t> response);
   int64_t length() const { return EpisodeLength(turns); }
 };
 SftExample MakeSftExample(const Tokenizer& tokenizer, const Demonstration& demo,
-                          const PromptOptions& prompt_options, const std::string& think_style = "task");
+                          const PromptOptions& prompt_options, const std::string& think_style = "task",
+                          bool action_choice = false);
+// The ActionChoice of a target response `response` (token ids of the target of `label`) against
+// the targets of every action in `admissible`; position -1 when they do not share one divergence
+// point (e.g. a think text that depends on the action) or when only one action is admissible.
+ActionChoice FindActionChoice(const Tokenizer& tokenizer, const std::vector<int32_t>& response,
+                              const std::string& label, const Demonstration& demo, const std::string& think_style);
 // The episode layout's example of one demonstration episode (its states in order): turn 0's
 // context is the first prompt, later turns' the follow-up messages (BuildTurnContext), each
 // response the target text of the executed action with <|im_end|>.
 SftExample MakeEpisodeSftExample(const Tokenizer& tokenizer, const std::vector<const Demonstration*>& episode,
-                                 const PromptOptions& prompt_options, const std::string& think_style = "task");
+                                 const PromptOptions& prompt_options, const std::string& think_style = "task",
+                                 bool action_choice = false);
 
 // Every example of `demos` in `layout` ("steps": one per state; "episode": one per
-// demonstration episode, states grouped by Demonstration::episode in order).
+// demonstration episode, states grouped by Demonstration::episode in order). `action_choice`
+// fills SftExample::choices (train.action_target "admissible").
 std::vector<SftExample> BuildSftExamples(const Tokenizer& tokenizer, const std::vector<Demonstration>& demos,
                                          const PromptOptions& prompt_options, const std::string& think_style,
-                                         const std::string& layout);
+                                         const std::string& layout, bool action_choice = false);
 
 // The whole text of a row (ChatML rendering of prompt + response), used as tokenizer corpus.
 std::string DemonstrationText(const Demonstration& demo, const PromptOptions& prompt_options,

@@ -29,8 +29,10 @@ struct SftBatchLoss {
 // from the ones before it; the first token of a prompt has no prediction): language modelling of
 // what the environment shows, an auxiliary objective that uses the ~90 % of the compute spent
 // reading prompts.
+// At a turn's choice position (SftExample::choices) the response term is
+// (1 - label_weight) * log sum_{c in choice} p(c) + label_weight * log p(label).
 SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExample*>& batch,
-                     double prompt_weight = 0.0);
+                     double prompt_weight = 0.0, double label_weight = 0.0);
 
 }  // namespace turnwise
 

@@ -9,7 +9,7 @@ namespace turnwise {
 namespace {
 
 // The first sentence: up to the first period followed by white space (or the end). The presets'
-// first sentences carry no abbreviations; "algorithms.md §1" has no space after its period.
+// first sentences carry no abbreviations; "arXiv 2505.10978" has no space after its period.
 std::string FirstSentence(const std::string& comment) {
   std::string joined;
   for (const auto& line : Split(comment, '\n')) {

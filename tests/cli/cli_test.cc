@@ -231,8 +231,9 @@ TEST(Cli, EvalPlaysAModelCheckpoint) {
 namespace turnwise {
 namespace {
 
-// `turnwise advantages` reproduces the GiGPO worked example (research/algorithms.md §1.6, code
-// statistics, mean_norm, γ = 0.95) from the toy rows shipped in examples/advantages/.
+// `turnwise advantages` reproduces the hand-computed GiGPO worked example (the kMeanNormCode table
+// of tests/training/gigpo_test.cc: code statistics, mean_norm, γ = 0.95) from the toy rows shipped
+// in examples/advantages/.
 TEST(Cli, AdvantagesExplainTheGigpoWorkedExample) {
   testing_util::TempDir dir;
   std::string ex = std::string(TURNWISE_SOURCE_DIR) + "/examples/advantages/";

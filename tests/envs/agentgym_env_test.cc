@@ -1,7 +1,8 @@
 // The AgentGym adapter against in-test servers that answer exactly the documented shapes of
-// AgentGym's alfworld, webshop and searchqa servers (research/environments.md §7.1), and of its
-// textcraft, sciworld and babyai servers (AgentGym @ 3ef9235: agentenv-<env>/agentenv_<env>/
-// server.py, model.py, env_wrapper.py / environment.py; clients agentenv/agentenv/envs/<env>.py).
+// AgentGym's alfworld, webshop and searchqa servers (docs/environments.md, "Servers from other
+// projects"), and of its textcraft, sciworld and babyai servers (AgentGym @ 3ef9235:
+// agentenv-<env>/agentenv_<env>/server.py, model.py, env_wrapper.py / environment.py; clients
+// agentenv/agentenv/envs/<env>.py).
 #include "envs/agentgym_env.h"
 
 #include <gtest/gtest.h>

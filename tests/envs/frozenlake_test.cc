@@ -117,8 +117,8 @@ std::pair<double, double> Rates(const Json& config, int n) {
 }
 
 TEST(FrozenLakePolicies, RandomAndExpertMatchTheMeasuredRates) {
-  // research: exact DP over 2,000 random 4x4 maps, 10 actions: random 22.1 % either way; best
-  // possible 100 % without slip, 50.4 % with slip.
+  // An earlier measurement, by exact DP over 2,000 random 4x4 maps, 10 actions: random 22.1 %
+  // either way; best possible 100 % without slip, 50.4 % with slip.
   auto [random, expert] = Rates(Json::object(), 2000);
   EXPECT_NEAR(random, 0.221, 0.03);
   EXPECT_DOUBLE_EQ(expert, 1.0);

@@ -1,8 +1,8 @@
 // The OpenEnv adapter against an in-test Beast WebSocket server that answers exactly the shapes
-// of OpenEnv's `/ws` endpoint (research/environments.md §7.2; OpenEnv @ 685de411,
-// src/openenv/core/env_server/http_server.py and types.py): one environment per connection,
-// reset/step/state/close messages, observation/state/error replies, the error codes, and the
-// capacity error sent right after the upgrade.
+// of OpenEnv's `/ws` endpoint (docs/environments.md, "Servers from other projects"; OpenEnv @
+// 685de411, src/openenv/core/env_server/http_server.py and types.py): one environment per
+// connection, reset/step/state/close messages, observation/state/error replies, the error codes,
+// and the capacity error sent right after the upgrade.
 #include "envs/openenv_env.h"
 
 #include <gtest/gtest.h>

@@ -93,7 +93,7 @@ TEST(AdvantageFactory, EmpgBaseErrorsAreNested) {
   EXPECT_EQ(e.key_path(), "base");
 }
 
-// Defaults are the official code's (research/algorithms.md §1.3, §2.2, §4.2, §5.3, §7).
+// Defaults are the official code's (docs/methods.md, each method's options table).
 TEST(AdvantageFactory, DefaultsAreTheOfficialCodes) {
   EXPECT_EQ(MakeAdvantageEstimator("gigpo")->Config(), (Json{{"step_advantage_w", 1.0},
                                                              {"mode", "mean_norm"},

@@ -1,4 +1,5 @@
-// The common toy example of research/algorithms.md §0.2 as AdvantageRows, and small helpers.
+// The common toy example of the hand-computed worked examples (the "toy example" whose values
+// docs/methods.md quotes) as AdvantageRows, and small helpers.
 //
 //   traj  group  anchors      step rewards            R
 //   t1    A      s0 s1 s2     0 0 1                   1
@@ -19,7 +20,7 @@
 
 namespace turnwise::testing_util {
 
-// Tolerance of the worked examples: the spec prints 4 decimals.
+// Tolerance of the worked examples: their hand-computed values have 4 decimals.
 constexpr double kSpecTol = 1e-4;
 
 struct ToyTrajectory {
@@ -39,7 +40,7 @@ inline std::vector<ToyTrajectory> ToyTrajectories() {
           {"t6", "B", {"u0", "u2", "u1"}, {0, 0, 1}, false}};
 }
 
-// 15 rows, trajectory by trajectory, turns numbered from 1 as in the spec's tables ("t1 t3" is
+// 15 rows, trajectory by trajectory, turns numbered from 1 as in the worked examples ("t1 t3" is
 // trajectory t1, turn 3). episode_return is left unset: the estimators sum the step rewards.
 inline std::vector<AdvantageRow> ToyRows() {
   std::vector<AdvantageRow> rows;
@@ -88,7 +89,7 @@ inline std::vector<double> AdvantagesOf(const std::vector<AdvantageRow>& rows,
   return result;
 }
 
-// One row per trajectory (single-sequence layout: the trajectory-level examples of §7).
+// One row per trajectory (single-sequence layout: the trajectory-level worked examples).
 inline std::vector<AdvantageRow> OneRowPerTrajectory(const std::vector<double>& returns,
                                                      const std::vector<std::string>& groups,
                                                      const std::vector<int>& tokens = {}) {

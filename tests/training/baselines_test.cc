@@ -1,6 +1,8 @@
-// GRPO, Dr. GRPO, RLOO, LOOP, REINFORCE++ and GAE against research/algorithms.md §4.4, §7.7,
-// §7.8 and the §7.9 toy summary, plus their edge cases. Numbers without a section reference are
-// hand computations written out next to the assertion.
+// GRPO, Dr. GRPO, RLOO, LOOP, REINFORCE++ and GAE against hand-computed worked examples (the toy
+// summary on the toy batch of advantage_test_util.h, LOOP's leave-one-out, REINFORCE++'s
+// whitening, GAE's recursion; docs/methods.md quotes some of their values), plus their edge
+// cases. Numbers not marked as a worked example are hand computations written out next to the
+// assertion.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -25,8 +27,9 @@ std::vector<RowAdvantage> Estimate(const std::string& name, const Json& config,
   return MakeAdvantageEstimator(name, config)->Compute(rows);
 }
 
-// §7.9, one column per test. The toy batch is given in the per-step layout (15 rows); the
-// per-trajectory columns must come out the same for every step of a trajectory.
+// The toy summary (each method's advantages on the toy batch), one column per test. The toy
+// batch is given in the per-step layout (15 rows); the per-trajectory columns must come out the
+// same for every step of a trajectory.
 TEST(Grpo, ToySummaryUnbiasedStdPerTrajectory) {
   const auto rows = ToyRows();
   const auto out = Estimate("grpo", {{"statistics", "per_trajectory"}}, rows);
@@ -42,7 +45,7 @@ TEST(Grpo, ToySummaryUnbiasedStdPerTrajectory) {
   }
   const RowAdvantage& r = out[RowOf(rows, "t1", 2)];
   EXPECT_NEAR(r.Number("group_mean"), 1.0 / 3.0, 1e-12);
-  EXPECT_NEAR(r.Number("group_std"), 0.5774, kSpecTol);  // §1.6: per-trajectory std 0.5774
+  EXPECT_NEAR(r.Number("group_std"), 0.5774, kSpecTol);  // per-trajectory std of {1, 0, 0}
   EXPECT_EQ(r.Number("group_size"), 3);
 }
 
@@ -80,7 +83,7 @@ TEST(DrGrpo, ToySummaryMeanOnly) {
   EXPECT_NEAR(out[RowOf(rows, "t3", 1)].advantage, -0.3333, kSpecTol);
   EXPECT_EQ(out[RowOf(rows, "t4", 1)].advantage, 0.0);
   EXPECT_FALSE(out[0].Has("group_std"));
-  // Step-weighted default: 1 - 0.375 and 0 - 0.375 (the §1.6 "A^E code" column).
+  // Step-weighted default: 1 - 0.375 and 0 - 0.375 (GiGPO's episode term, gigpo_test.cc).
   const auto weighted = Estimate("dr_grpo", Json::object(), rows);
   EXPECT_NEAR(weighted[RowOf(rows, "t1", 1)].advantage, 0.625, 1e-12);
   EXPECT_NEAR(weighted[RowOf(rows, "t3", 2)].advantage, -0.375, 1e-12);
@@ -109,7 +112,8 @@ TEST(Rloo, StepWeightedCountsRowsAsSamples) {
   EXPECT_EQ(out[RowOf(rows, "t1", 1)].Number("group_size"), 8);
 }
 
-// §4.4: LOO advantages 1.0, -0.5, -0.5 and 0 for group B, also from the per-step layout.
+// LOOP's worked example: LOO advantages 1.0, -0.5, -0.5 and 0 for group B, also from the
+// per-step layout.
 TEST(Loop, WorkedExampleLeaveOneOut) {
   const auto rows = ToyRows();
   const auto out = Estimate("loop", Json::object(), rows);
@@ -127,7 +131,7 @@ TEST(Loop, WorkedExampleLeaveOneOut) {
 
 TEST(Loop, LeaveNoneOutAndStdNormalisation) {
   const auto rows = ToyRows();
-  // leave_none_out: R - mean = 2/3, -1/3 (the Dr. GRPO column of §7.9).
+  // leave_none_out: R - mean = 2/3, -1/3 (the Dr. GRPO column of the toy summary).
   const auto lno = Estimate("loop", {{"baseline", "leave_none_out"}}, rows);
   EXPECT_NEAR(lno[RowOf(rows, "t1", 1)].advantage, 0.6667, kSpecTol);
   EXPECT_NEAR(lno[RowOf(rows, "t3", 1)].advantage, -0.3333, kSpecTol);
@@ -222,7 +226,8 @@ TEST(Baselines, InvalidActionPenaltyLowersOnlyItsRowsScore) {
   EXPECT_NEAR(loop[1].advantage, -1.0, 1e-12);
 }
 
-// §7.8: REINFORCE++(-baseline), one row per trajectory with 3,2,3,2,2,3 response tokens.
+// REINFORCE++ worked example: REINFORCE++(-baseline), one row per trajectory with 3,2,3,2,2,3
+// response tokens.
 TEST(ReinforcePlusPlus, WorkedExampleBaselineWhitened) {
   const auto rows =
       OneRowPerTrajectory({1, 0, 0, 1, 1, 1}, {"A", "A", "A", "B", "B", "B"}, {3, 2, 3, 2, 2, 3});
@@ -247,8 +252,8 @@ TEST(ReinforcePlusPlus, WorkedExamplePlainWhitened) {
 }
 
 TEST(ReinforcePlusPlus, StepRowsWeighByTokens) {
-  // The toy's step counts equal §7.8's token lengths, so plain REINFORCE++ on the 15 step rows
-  // with one token each reproduces §7.8's numbers.
+  // The toy's step counts equal the worked example's token lengths above, so plain REINFORCE++ on
+  // the 15 step rows with one token each reproduces its numbers.
   const auto rows = ToyRows();
   const auto plain = Estimate("reinforce_plus_plus", Json::object(), rows);
   EXPECT_NEAR(plain[RowOf(rows, "t1", 2)].advantage, 0.6831, kSpecTol);
@@ -284,7 +289,7 @@ std::vector<AdvantageRow> GaeRows(const std::vector<double>& rewards,
   return rows;
 }
 
-// §7.7: rewards [0,0,1], V = [0.5,0.6,0.7], before whitening.
+// GAE worked example: rewards [0,0,1], V = [0.5,0.6,0.7], before whitening.
 TEST(Gae, WorkedExampleBeforeWhitening) {
   const auto rows = GaeRows({0, 0, 1}, {0.5, 0.6, 0.7});
   auto advantages = [&](double gamma, double lam) {

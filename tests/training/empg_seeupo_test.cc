@@ -1,5 +1,6 @@
-// EMPG against research/algorithms.md §2.5 (zeta 0.1 and 0.05) and its edge cases (§2.4);
-// SeeUPO's advantage and ratio correction against §5.5.
+// EMPG against a hand-computed worked example on the toy batch (zeta 0.1 and 0.05) and its edge
+// cases (docs/methods.md "EMPG", behaviour to expect); SeeUPO's advantage and ratio correction
+// against a hand-computed worked example.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -19,7 +20,7 @@ using testing_util::OneRowPerTrajectory;
 using testing_util::RowOf;
 using testing_util::ToyRows;
 
-// §2.5's assumed step entropies (nats).
+// The EMPG worked example's assumed step entropies (nats).
 std::vector<AdvantageRow> EmpgToyRows() {
   const std::map<std::string, std::vector<double>> entropies = {
       {"t1", {0.8, 0.4, 0.3}}, {"t2", {1.2, 1.5}}, {"t3", {0.9, 1.0, 0.6}},
@@ -29,7 +30,7 @@ std::vector<AdvantageRow> EmpgToyRows() {
   return rows;
 }
 
-// The base of §2.5 is standard GRPO: unbiased std, per-trajectory statistics.
+// The base of the EMPG worked example is standard GRPO: unbiased std, per-trajectory statistics.
 const Json kPaperBase = {{"base", "grpo"}, {"base_config", {{"statistics", "per_trajectory"}}}};
 
 std::vector<RowAdvantage> Empg(double zeta, const std::vector<AdvantageRow>& rows) {
@@ -114,7 +115,7 @@ TEST(Empg, WorkedExampleZetaPointZeroFive) {
 }
 
 TEST(Empg, ZeroVarianceGroupStillGetsAdvantages) {
-  // §2.4: group B has A = 0 but non-zero EMPG advantages, and the final batch mean is 0.
+  // Edge case: group B has A = 0 but non-zero EMPG advantages, and the final batch mean is 0.
   const auto rows = EmpgToyRows();
   const auto out = Empg(0.1, rows);
   EXPECT_NE(out[RowOf(rows, "t4", 1)].advantage, 0.0);
@@ -124,7 +125,7 @@ TEST(Empg, ZeroVarianceGroupStillGetsAdvantages) {
 }
 
 TEST(Empg, EqualEntropiesGiveUnitScalingAndAFlatBonus) {
-  // Hand computation (§2.4): all H equal -> H~ = 0, g = 1/(1+1e-8), f = 1. Base Dr. GRPO per
+  // Hand computation (edge case): all H equal -> H~ = 0, g = 1/(1+1e-8), f = 1. Base Dr. GRPO per
   // trajectory: t1 (R=1, 2 steps) 0.5, t2 (R=0, 1 step) -0.5. A_mod = [0.6, 0.5, -0.5], batch
   // mean 0.2, final [0.4, 0.3, -0.7]. The single-step trajectory gets no bonus.
   std::vector<AdvantageRow> rows(3);
@@ -152,7 +153,8 @@ TEST(Empg, ModulatesAnyBaseEstimator) {
   const auto out =
       MakeAdvantageEstimator("empg", {{"base", "gigpo"}, {"base_config", {{"gamma", 0.95}}}})
           ->Compute(rows);
-  EXPECT_NEAR(out[RowOf(rows, "t1", 1)].Number("base_advantage"), 1.2267, kSpecTol);  // §1.6
+  // GiGPO's worked example (kMeanNormCode in gigpo_test.cc).
+  EXPECT_NEAR(out[RowOf(rows, "t1", 1)].Number("base_advantage"), 1.2267, kSpecTol);
   EXPECT_NEAR(out[RowOf(rows, "t1", 2)].Number("base_advantage"), 1.1000, kSpecTol);
   EXPECT_EQ(out[RowOf(rows, "t3", 2)].Text("base.step_group_anchor"), "s3");
   // g and f depend on entropies only: the same as with the GRPO base.
@@ -161,7 +163,8 @@ TEST(Empg, ModulatesAnyBaseEstimator) {
   EXPECT_NEAR(out[RowOf(rows, "t1", 1)].Number("modulated_advantage"), expected_mod, 1e-3);
 }
 
-// §5.5: both groups in one batch, max_steps 3 (t1, t3, t6 have 3 turns; t2, t4, t5 have 2).
+// SeeUPO worked example: both groups in one batch, max_steps 3 (t1, t3, t6 have 3 turns; t2, t4,
+// t5 have 2).
 TEST(SeeUpo, WorkedExampleAdvantage) {
   const auto rows = ToyRows();
   const auto out = MakeAdvantageEstimator("seeupo")->Compute(rows);

@@ -1,6 +1,7 @@
-// GiGPO against research/algorithms.md §1.6 (both modes, both episode statistics, exact and
-// similarity matching), its edge cases (§1.5), a naive re-implementation on random batches,
-// and difflib's SequenceMatcher ratio against values printed by CPython 3.11's difflib.
+// GiGPO against a hand-computed worked example on the toy batch (both modes, both episode
+// statistics, exact and similarity matching), its edge cases (docs/methods.md "GiGPO"), a naive
+// re-implementation on random batches, and difflib's SequenceMatcher ratio against values printed
+// by CPython 3.11's difflib.
 #include "training/advantages/gigpo.h"
 
 #include <gtest/gtest.h>
@@ -48,7 +49,8 @@ void ExpectTable(const std::vector<AdvantageRow>& rows, const std::vector<RowAdv
   }
 }
 
-// §1.6, mode = mean_norm, "A code" column (step-weighted episode statistics, the default).
+// Worked example, mode = mean_norm, "A code" column (step-weighted episode statistics, the
+// default).
 const std::vector<Expected> kMeanNormCode = {
     {"t1", 1, 0.9025, 0.625, 0.6017, 1.2267},
     {"t1", 2, 0.95, 0.625, 0.475, 1.1000},
@@ -102,7 +104,7 @@ TEST(Gigpo, WorkedExampleMeanNormPaperStatistics) {
   ExpectTable(rows, out, paper);
 }
 
-// §1.6, mode = mean_std_norm (unbiased std, + 1e-6).
+// Worked example, mode = mean_std_norm (unbiased std, + 1e-6).
 const std::vector<Expected> kMeanStdNormCode = {
     {"t1", 1, 0.9025, 1.2076, 1.1547, 2.3623},
     {"t1", 2, 0.95, 1.2076, 0.7071, 1.9147},
@@ -203,7 +205,7 @@ TEST(Gigpo, StateRevisitedAtDifferentTurnsIsOneGroup) {
   EXPECT_NEAR(out[4].advantage, -0.6 - 2.0 / 3.0, 1e-12);
 }
 
-// §1.5: a singleton EPISODE group keeps its raw score, a singleton STEP group gets 0.
+// Edge case: a singleton EPISODE group keeps its raw score, a singleton STEP group gets 0.
 TEST(Gigpo, SingletonRulesAreAsymmetric) {
   AdvantageRow row;
   row.group_id = "solo";
@@ -220,8 +222,8 @@ TEST(Gigpo, SingletonRulesAreAsymmetric) {
 }
 
 TEST(Gigpo, InvalidActionPenaltyStaysOnItsRow) {
-  // Hand computation from §1.6 (gamma 0.95, mean_norm): t3's turn-2 action is invalid,
-  // penalty 0.1. Group A's step-weighted scores become [1,1,1,0,0,0,-0.1,0], mean 0.3625.
+  // Hand computation from the worked example (gamma 0.95, mean_norm): t3's turn-2 action is
+  // invalid, penalty 0.1. Group A's step-weighted scores become [1,1,1,0,0,0,-0.1,0], mean 0.3625.
   // The penalised row's step return is 0 - 0.1; t3's turn-1 return stays 0 (no discounting of
   // the penalty), so the s0 group keeps {0.9025, 0, 0} and mean 0.300833.
   auto rows = ToyRows();
@@ -303,7 +305,7 @@ TEST(Gigpo, SimilarityMatchingReproducesTheWorkedExample) {
 TEST(Gigpo, ExactMatchingSplitsNearDuplicates) {
   // Same texts, exact matching: t1's s0 and s1 are singletons (A_S = 0, A = A_E = 0.625),
   // t2/t3's s0 variant is a group of two zero returns (A_S = 0) and t2's s1 variant a
-  // singleton. Untouched groups keep their §1.6 values.
+  // singleton. Untouched groups keep their worked-example values.
   const auto rows = TextToyRows();
   const auto out = Gigpo({{"gamma", 0.95}}, rows);
   EXPECT_NEAR(out[RowOf(rows, "t1", 1)].advantage, 0.625, 1e-12);
@@ -346,7 +348,8 @@ TEST(Gigpo, SimilarityThresholdMustBeInsideTheOpenInterval) {
   EXPECT_NO_THROW(Gigpo({{"similarity_thresh", 1.0}}, {}));
 }
 
-// A naive, row-by-row reading of §1.1-1.5, compared with the estimator on random batches.
+// A naive, row-by-row reading of docs/methods.md "GiGPO", compared with the estimator on random
+// batches.
 struct NaiveGigpo {
   double gamma;
   bool with_std;

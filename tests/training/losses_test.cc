@@ -1,5 +1,5 @@
-// Policy losses and KL estimators against the worked examples of research/algorithms.md §7.1, and
-// their gradients against finite differences.
+// Policy losses and KL estimators against hand-computed worked examples (docs/methods.md
+// "Losses"), and their gradients against finite differences.
 #include "training/losses.h"
 
 #include <gtest/gtest.h>
@@ -93,7 +93,7 @@ TEST(Kl, WorkedExample) {
   EXPECT_THROW(ParseKlEstimator("k4"), ConfigError);
 }
 
-// ---- LOOP (algorithms.md §4.4, ε = 0.1 → clip [0.9091, 1.1]) ----
+// ---- LOOP (docs/methods.md, Losses, "LOOP"; ε = 0.1 → clip [0.9091, 1.1]) ----
 
 at::Tensor LogRatios(std::vector<double> ratios) {
   for (double& r : ratios) r = std::log(r);
@@ -176,7 +176,7 @@ TEST(AggregateShare, MicroBatchSharesAddUpToTheMinibatch) {
   }
 }
 
-// ---- GSPO (algorithms.md §7.5, ε = 3e-4 / 4e-4) ----
+// ---- GSPO (docs/methods.md "GSPO"; ε = 3e-4 / 4e-4) ----
 
 TEST(Gspo, WorkedExamples) {
   at::Tensor old = at::zeros({1, 4}, torch::kFloat64);
@@ -255,7 +255,7 @@ TEST(Losses, AnEmptyBatchGivesZero) {
   EXPECT_EQ(PpoClipLoss(empty, empty, adv, empty, {}, LossAggregation::kSeqMeanTokenMean).loss.item<double>(), 0.0);
 }
 
-// ---- DAPO overlong shaping (algorithms.md §7.4) ----
+// ---- DAPO overlong shaping (docs/methods.md "DAPO overlong shaping") ----
 
 TEST(Overlong, WorkedExample) {
   EXPECT_NEAR(OverlongPenalty(16000, 20480, 4096, 1.0), 0.0, 1e-12);

@@ -1,6 +1,6 @@
-// Regularisers (EPO, LLDS, KL, entropy) against the worked examples of research/algorithms.md
-// (§3.6, §6.4), their gradients against finite differences, micro-batch shares against the whole
-// minibatch, and the factory's errors.
+// Regularisers (EPO, LLDS, KL, entropy) against hand-computed worked examples (LLDS's is quoted
+// in docs/methods.md "LLDS"), their gradients against finite differences, micro-batch shares
+// against the whole minibatch, and the factory's errors.
 #include "training/regularizers.h"
 
 #include <gtest/gtest.h>
@@ -41,7 +41,7 @@ RegularizerBatch Batch(const at::Tensor& mask, const MinibatchLayout& layout) {
   return b;
 }
 
-// ---- EPO (§3.6): two trajectories × two turns ----
+// ---- EPO worked example: two trajectories × two turns ----
 
 struct EpoExample {
   at::Tensor entropies, mask;
@@ -183,7 +183,7 @@ TEST(Epo, PerTurnHistoryComparesEachRowWithItsTurn) {
   EXPECT_NEAR(r0, (2.0 + 4.0 + 4.0) / 3, 1e-12);
 }
 
-// ---- LLDS (§6.4, λ = 0.2) ----
+// ---- LLDS worked example (λ = 0.2) ----
 
 // A preserving response with two actions, Δ = [0.3, −0.1, 0.2] and [−0.2, 0.1]; a second response
 // with Â < 0 and 4 tokens. Δ = logπ_old − logπ, so logπ = −Δ with logπ_old = 0.
@@ -412,7 +412,7 @@ TEST(RegularizerFactory, DefaultsAndErrors) {
   EXPECT_EQ(KeyOf({{"name", "entropy"}, {"coef", -1.0}}), "coef");
 }
 
-// ---- SeeUPO's schedule (§5.5): reverse turns, corrections keyed by trajectory ----
+// ---- SeeUPO's schedule (worked example): reverse turns, corrections keyed by trajectory ----
 
 TEST(SeeUpoSchedule, WorkedExampleWithShuffledRows) {
   const std::vector<std::string> group = {"A", "A", "A", "B", "B", "B"};

@@ -305,6 +305,69 @@ TEST(SftLoss, UntrainedTurnsAreContextOnly) {
   EXPECT_NEAR(SftLoss(*model, {&second_only}, 0.5).response_nll, second, 1e-5);
 }
 
+// The admissible target: at the choice position the loss is -log of the summed probability of the
+// choice tokens (mixed with the label by action_label_weight); every other response token keeps
+// its own -log p. Hand-computed from one full forward pass.
+TEST(SftLoss, ChoicePositionTrainsTheAdmissibleSet) {
+  TransformerLM model(testing_util::Qwen2Config());
+  testing_util::RandomizeWeights(*model, 5);
+  SftExample e = SftExample::Turn({1, 2, 3}, {4, 5, 6});
+  e.choices = {ActionChoice{.position = 1, .tokens = {5, 9, 11}}};
+  at::NoGradGuard no_grad;
+  at::Tensor logp = at::log_softmax(
+      model->forward(at::tensor(std::vector<int64_t>{1, 2, 3, 4, 5, 6}, at::kLong).view({1, -1})), -1)[0];
+  auto lp = [&](int pos, int tok) { return logp[pos][tok].item<double>(); };
+  const double set = std::log(std::exp(lp(3, 5)) + std::exp(lp(3, 9)) + std::exp(lp(3, 11)));
+  const double pure = -(lp(2, 4) + set + lp(4, 6)) / 3.0;
+  EXPECT_NEAR(SftLoss(*model, {&e}).loss.item<double>(), pure, 1e-5);
+  const double mixed = -(lp(2, 4) + 0.75 * set + 0.25 * lp(3, 5) + lp(4, 6)) / 3.0;
+  EXPECT_NEAR(SftLoss(*model, {&e}, 0.0, 0.25).loss.item<double>(), mixed, 1e-5);
+  // An untrained turn's choice is ignored.
+  e.trained = {0};
+  EXPECT_EQ(SftLoss(*model, {&e}).response_tokens, 0);
+}
+
+// FindActionChoice on FrozenLake's targets: the four action words share "<think></think><action>"
+// and part where the action begins; an action-dependent think text ("verb") has no common point.
+TEST(SftTargets, ActionChoiceIsWhereTheAdmissibleTargetsPart) {
+  DemoCollectionOptions o;
+  o.env = "frozenlake";
+  o.episodes = 3;
+  o.policy = "random";
+  std::vector<Demonstration> demos = CollectDemonstrations(o);
+  ASSERT_FALSE(demos.empty());
+  Tokenizer tok = TrainDemoTokenizer(demos, PromptOptions{}, 400, "gpt2", 1000, "none");
+  const Demonstration& d = demos[0];
+  SftExample e = MakeSftExample(tok, d, PromptOptions{}, "none", /*action_choice=*/true);
+  ASSERT_EQ(e.choices.size(), 1u);
+  const ActionChoice& c = e.choices[0];
+  const std::vector<int32_t> prefix = EncodeResponse(tok, "<think></think><action>", false);
+  ASSERT_GE(c.position, 0);
+  EXPECT_EQ(std::vector<int32_t>(e.turns[0].response.begin(), e.turns[0].response.begin() + c.position), prefix);
+  std::set<int32_t> expected;
+  for (const std::string& a : d.admissible) {
+    expected.insert(EncodeResponse(tok, TargetResponse("", a), true)[static_cast<size_t>(c.position)]);
+  }
+  EXPECT_EQ(expected.size(), 4u);
+  EXPECT_EQ(std::set<int32_t>(c.tokens.begin(), c.tokens.end()), expected);
+  // Household's "verb" think text depends on the command's verb: "open drawer 1" parts from the
+  // label inside <think>, "go to desk 2" only at the desk's number — no single choice point.
+  Tokenizer house = testing_util::TinyHouseholdTokenizer();
+  DemoCollectionOptions h;
+  h.episodes = 1;
+  h.policy = "expert";
+  std::vector<Demonstration> house_demos = CollectDemonstrations(h);
+  ASSERT_GE(house_demos.size(), 2u);
+  Demonstration hd = house_demos[1];
+  hd.action = "go to desk 1";
+  hd.admissible = {"go to desk 1", "go to desk 2", "open drawer 1"};
+  EXPECT_EQ(MakeSftExample(house, hd, PromptOptions{}, "verb", true).choices.at(0).position, -1);
+  hd.admissible = {"go to desk 1", "go to desk 2"};
+  EXPECT_GT(MakeSftExample(house, hd, PromptOptions{}, "verb", true).choices.at(0).position, 3);
+  // Without the flag no choices are made.
+  EXPECT_TRUE(MakeSftExample(tok, d, PromptOptions{}, "none").choices.empty());
+}
+
 // Hand-checked: the loss is the mean over exactly the 5 response tokens of -log p, each taken
 // from a separate full forward pass of that one sequence.
 TEST(SftLoss, MaskCoversExactlyTheResponseTokens) {

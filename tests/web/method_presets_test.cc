@@ -12,16 +12,16 @@ namespace {
 TEST(MethodPreset, CommentFirstSentenceAndAlgorithmBlock) {
   MethodPreset p =
       ParseMethodPreset("toy",
-                        "// Toy (research/algorithms.md §1): a test method, γ = 0.95\n"
+                        "// Toy (docs/methods.md; arXiv 2402.03300): a test method, γ = 0.95\n"
                         "//   over two lines. A second sentence.\n"
                         "//\n"
                         "{\"algorithm\": {\"advantage\": {\"name\": \"grpo\"}}} // tail\n");
   EXPECT_EQ(p.name, "toy");
   EXPECT_EQ(p.description,
-            "Toy (research/algorithms.md §1): a test method, γ = 0.95 over two lines.");
+            "Toy (docs/methods.md; arXiv 2402.03300): a test method, γ = 0.95 over two lines.");
   EXPECT_EQ(p.comment,
-            "Toy (research/algorithms.md §1): a test method, γ = 0.95\n  over two lines. A second "
-            "sentence.\n");
+            "Toy (docs/methods.md; arXiv 2402.03300): a test method, γ = 0.95\n  over two lines. "
+            "A second sentence.\n");
   EXPECT_EQ(p.algorithm, Json::parse(R"({"advantage": {"name": "grpo"}})"));
   EXPECT_TRUE(p.error.empty());
   EXPECT_EQ(p.ToJson()["algorithm"]["advantage"]["name"], "grpo");

@@ -9,7 +9,7 @@
 // Each output carries the advantage and the named quantities it was computed from (group
 // mean, step return, EMPG's g and f, ...), so a user or the web UI can check any row by hand.
 // The maths, defaults and the places where papers and released code disagree are in
-// docs/methods.md; the reference is research/algorithms.md.
+// docs/methods.md.
 //
 // Thread safety: estimators are immutable after construction; Compute() is const and may be
 // called from several threads at once.

@@ -1,5 +1,5 @@
 // EMPG, Entropy-Modulated Policy Gradients (arXiv 2509.09265), as a modifier on top of any base
-// estimator (research/algorithms.md §2). No official code is released; this follows the paper's
+// estimator (docs/methods.md "EMPG"). No official code is released; this follows the paper's
 // formulas and the official pseudocode's defaults and epsilons.
 //
 // With H the row's mean token entropy and A the base estimator's advantage of the row:

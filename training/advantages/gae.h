@@ -1,5 +1,5 @@
 // PPO's generalised advantage estimation over the turns of each episode, given a critic value
-// per row (research/algorithms.md §7.7).
+// per row (docs/methods.md "PPO with GAE").
 //
 //   delta_t = r_t + gamma V_{t+1} - V_t,   A_t = delta_t + gamma lambda A_{t+1},   return_t = A_t +
 //   V_t

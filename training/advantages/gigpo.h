@@ -1,5 +1,5 @@
 // GiGPO, Group-in-Group Policy Optimization (arXiv 2505.10978), as the official verl-agent code
-// computes it (research/algorithms.md §1).
+// computes it (docs/methods.md "GiGPO").
 //
 //   A = A_E + step_advantage_w * A_S
 //

@@ -1,4 +1,5 @@
-// GRPO and Dr. GRPO: group-relative episode advantages (research/algorithms.md §7.2, §7.3).
+// GRPO and Dr. GRPO: group-relative episode advantages (docs/methods.md "GRPO", "Dr. GRPO";
+// arXiv 2402.03300, 2503.20783).
 //
 //   GRPO     A = (score - mean_group) / (std_group + epsilon)
 //   Dr. GRPO A =  score - mean_group

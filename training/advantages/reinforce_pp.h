@@ -1,4 +1,4 @@
-// REINFORCE++ and REINFORCE++-baseline (verl, research/algorithms.md §7.8).
+// REINFORCE++ and REINFORCE++-baseline (verl; arXiv 2501.03262; docs/methods.md "REINFORCE++").
 //
 //   REINFORCE++           x = score
 //   REINFORCE++-baseline  x = score - mean_group        (a lone sample keeps mean 0)
@@ -6,7 +6,7 @@
 //
 // The whitening is global over the batch and token-weighted, as verl's masked_whiten: a row
 // counts num_tokens times, the variance is unbiased over all tokens. So a zero-variance group
-// does NOT stay at 0 — it moves by the batch shift (algorithms.md §7.8b).
+// does NOT stay at 0 — it moves by the batch shift (docs/methods.md "REINFORCE++").
 //
 // Returns: verl computes token returns G_t = r_t + gamma G_{t+1} inside each response, with the
 // reward on the last token. In the per-step layout with verl's default gamma = 1 every token of

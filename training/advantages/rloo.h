@@ -1,5 +1,5 @@
-// Leave-one-out baselines: RLOO (verl/verl-agent, research/algorithms.md §7.6) and LOOP
-// (apple/ml-loop, §4.1).
+// Leave-one-out baselines: RLOO (verl/verl-agent; docs/methods.md "RLOO", arXiv 2402.14740) and
+// LOOP (apple/ml-loop; docs/methods.md "LOOP", arXiv 2502.01600).
 //
 //   A = score - (sum of the other K-1 samples) / (K - 1) = K/(K-1) * (score - mean_group)
 //

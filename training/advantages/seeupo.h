@@ -1,5 +1,5 @@
 // SeeUPO's advantage (arXiv 2602.06554), as the official AgentEvolver `seeupo` branch computes it
-// (research/algorithms.md §5.2; the paper's own equations were not available).
+// (docs/methods.md "SeeUPO"; the paper's own equations were not available).
 //
 // Per trajectory i of group G (one sample per trajectory, whatever its number of turns — each
 // per-turn batch holds every trajectory once, padding turns included):
