@@ -5,11 +5,13 @@
 
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <regex>
 #include <sstream>
 
 #include "envs/household/household_env.h"
@@ -377,6 +379,35 @@ TEST(Cli, TrainMethodNamesThePreset) {
   Result resume = RunTurnwise("train --resume " + dir.File("runs/m") + " --method gigpo", dir);
   EXPECT_EQ(resume.exit_code, 1);
   EXPECT_NE(resume.err.find("drop --config/--set/--method"), std::string::npos) << resume.err;
+}
+
+// A run with evaluations before and after ends with the line scripts read; its numbers are the
+// table's and its SE is that of the difference of two binomial rates.
+TEST(Cli, TrainEndsWithTheHeldOutSuccessLine) {
+  testing_util::TempDir dir;
+  if (RunTurnwise("train --help", dir).out.find("--resume") == std::string::npos) {
+    GTEST_SKIP() << "built without LibTorch";
+  }
+  std::ofstream(dir.File("run.json")) << R"({"name": "h", "output": {"dir": ")" << dir.File("runs")
+      << R"(", "db": ")" << dir.File("h.db") << R"("},
+    "env": {"name": "frozenlake"},
+    "warm_start": {"env": {"name": "frozenlake"}, "data": {"episodes": 20, "policy": "random", "think": "none"},
+                   "prompt": {"layout": "episode"}, "tokenizer": {"vocab_size": 400},
+                   "model": {"preset": "tiny"}, "train": {"steps": 3, "action_target": "admissible"},
+                   "eval": {"enabled": false}},
+    "rollout": {"layout": "episode", "groups": 2, "group_size": 2, "max_turns": 4, "max_new_tokens": 12},
+    "train": {"iterations": 1},
+    "eval": {"episodes": 20, "splits": ["valid"], "max_turns": 4, "before": true}})";
+  Result r = RunTurnwise("train --config " + dir.File("run.json"), dir);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  std::smatch m;
+  const std::regex line(R"(held-out success: ([0-9.]+)% -> ([0-9.]+)% \(([+-][0-9.]+) points, 20 episodes, SE ([0-9.]+) points\))");
+  ASSERT_TRUE(std::regex_search(r.out, m, line)) << r.out;
+  const double before = std::stod(m[1]) / 100, after = std::stod(m[2]) / 100;
+  EXPECT_NEAR(std::stod(m[3]), 100 * (after - before), 0.06);
+  const double se = std::sqrt(before * (1 - before) / 20 + after * (1 - after) / 20);
+  EXPECT_NEAR(std::stod(m[4]), 100 * se, 0.06);
+  EXPECT_NE(r.out.find(m[1].str() + "% ±"), std::string::npos) << "the table shows the same before: " << r.out;
 }
 
 // `turnwise plot`: the mean of a series of runs with its standard error, the env-step axis from
