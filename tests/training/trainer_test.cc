@@ -27,6 +27,8 @@ namespace fs = std::filesystem;
 // get different rewards, so group advantages are non-zero from the first iteration.
 class LetterEnv : public Env {
  public:
+  // Lets a subclass keep the episode going after a step.
+  void ReopenEpisode() { done_ = false; }
   StepResult Reset(const ResetOptions& o) override {
     done_ = false;
     StepResult s;
@@ -66,6 +68,35 @@ class LetterEnv : public Env {
   std::string task_;
 };
 TURNWISE_REGISTER_ENV("letters", [](const Json&) { return std::make_unique<LetterEnv>(); });
+
+// The letters task over three turns, each rewarded on its own: in the episode layout the later
+// turns are follow-up messages inside one sequence.
+class LettersThreeTurnsEnv : public LetterEnv {
+ public:
+  StepResult Reset(const ResetOptions& o) override {
+    turn_ = 0;
+    return LetterEnv::Reset(o);
+  }
+  StepResult Step(const std::string& action) override {
+    StepResult s = LetterEnv::Step(action);
+    s.turn = ++turn_;
+    s.terminated = turn_ == 3;
+    s.observation.text = "Scored. Turn " + std::to_string(turn_) + ": write many letters e again.";
+    s.anchor_key = s.observation.text;
+    if (!s.terminated) ReopenEpisode();
+    return s;
+  }
+  EnvSpec Spec() const override {
+    EnvSpec spec = LetterEnv::Spec();
+    spec.name = "letters3";
+    spec.max_turns = 3;
+    return spec;
+  }
+
+ private:
+  int turn_ = 0;
+};
+TURNWISE_REGISTER_ENV("letters3", [](const Json&) { return std::make_unique<LettersThreeTurnsEnv>(); });
 
 // One-turn task whose reward is 1 when the bytes of the action sum to an even number, else 0:
 // with groups of 2, about half the groups have equal rewards and zero advantages.
@@ -239,6 +270,29 @@ TEST_F(TrainerTest, RewardRisesOnADenseTask) {
   double early = (r.metrics[0]["train/return"].get<double>() + r.metrics[1]["train/return"].get<double>()) / 2;
   double late = (r.metrics[18]["train/return"].get<double>() + r.metrics[19]["train/return"].get<double>()) / 2;
   EXPECT_GT(late, early + 0.1) << "early " << early << " late " << late << "\n" << log.str();
+}
+
+// The task over three turns in the episode layout: whole-episode sequences, each turn's response
+// trained inside them — the reward must rise as it does per step.
+TEST_F(TrainerTest, RewardRisesOnADenseTaskInTheEpisodeLayout) {
+  std::ostringstream log;
+  Json c = Config("learns-episode", "letters3");
+  c["rollout"]["layout"] = "episode";
+  c["rollout"]["groups"] = 4;
+  c["rollout"]["group_size"] = 8;
+  c["rollout"]["max_new_tokens"] = 6;
+  c["optim"]["lr"] = 1e-2;
+  c["train"]["iterations"] = 20;
+  c["train"]["minibatches"] = 1;
+  c["train"]["micro_batch_rows"] = 32;
+  c["eval"]["episodes"] = 0;
+  c["checkpoint"]["every"] = 100;
+  TrainResult r = Train(c, {}, log);
+  ASSERT_EQ(r.metrics.size(), 20u);
+  EXPECT_DOUBLE_EQ(r.metrics[0]["train/length"].get<double>(), 3.0);
+  double early = (r.metrics[0]["train/return"].get<double>() + r.metrics[1]["train/return"].get<double>()) / 2;
+  double late = (r.metrics[18]["train/return"].get<double>() + r.metrics[19]["train/return"].get<double>()) / 2;
+  EXPECT_GT(late, early + 0.3) << "early " << early << " late " << late << "\n" << log.str();
 }
 
 // Every loss, regulariser and schedule runs an iteration end to end on the tiny model: rows are
