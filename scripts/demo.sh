@@ -23,7 +23,7 @@ episodes=$(sed -E 's/.*, ([0-9]+) episodes,.*/\1/' <<<"$held_out")
 echo
 echo "== the uniform random policy on the same held-out maps"
 "$bin" eval --env frozenlake --policy random --split valid --episodes "$episodes" --max-turns 10 \
-  --db runs/demo.db | sed -n '/^policy/,/^$/p'
+  --db runs/demo.db | sed -n '/^policy  split  episodes/,/^$/p'
 
 echo "== held-out success (valid maps, $episodes episodes each, sampled at temperature 1)"
 before=$(sed -E 's/^held-out success: ([0-9.]+)% -> .*/\1/' <<<"$held_out")
@@ -33,10 +33,11 @@ echo "  reference ceiling, imitating the solver (bench/RESULTS.md, its own comma
 grep -m1 '^solver imitation on frozenlake' bench/RESULTS.md | sed 's/^/    /' || true
 
 echo
-echo "== learning curve (success per iteration: training episodes and held-out evaluations)"
+echo "== learning curve: held-out success by iteration"
+"$bin" plot --db runs/demo.db --run 1 --metric eval/valid/success --text
 "$bin" plot --db runs/demo.db --run 1 --metric eval/valid/success --metric train/success \
-  --smooth 5 --text --out runs/demo-curve.svg
-echo "(also drawn in runs/demo-curve.svg)"
+  --title "demo: frozenlake, format-only start, GRPO" --out runs/demo-curve.svg >/dev/null
+echo "(drawn with the training episodes' success in runs/demo-curve.svg)"
 echo
 echo "== look at every episode, turn and advantage:"
 echo "  $bin web --db runs/demo.db    # then open http://127.0.0.1:8080/"

@@ -702,8 +702,9 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
 
   std::unique_ptr<StoreWriter> store;
   int64_t run_id = 0;
-  if (!c["store"]["db"].get<std::string>().empty()) {
-    store = StoreWriter::Open(c["store"]["db"].get<std::string>());
+  if (const fs::path db = c["store"]["db"].get<std::string>(); !db.empty()) {
+    if (db.has_parent_path()) fs::create_directories(db.parent_path(), ec);  // Open names the failure
+    store = StoreWriter::Open(db.string());
     std::string name = c["store"]["name"].get<std::string>();
     run_id = store->CreateRun({.name = name.empty() ? "sft on " + env_name : name,
                                .env = env_name, .method = "sft",

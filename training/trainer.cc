@@ -110,6 +110,10 @@ ConfigSchema BuildSchema(bool algorithm_defaults) {
        .help = "the estimator's own keys"});
   alg({.path = "algorithm.invalid_action_penalty", .type = FieldType::kNumber, .default_value = 0.1,
        .help = "subtracted from an invalid turn's score (verl-agent)", .min = 0.0});
+  alg({.path = "algorithm.invalid_turn_advantage", .type = FieldType::kString, .default_value = "as_estimated",
+       .help = "as_estimated: an invalid turn keeps the estimator's advantage (verl-agent); non_positive: it is "
+               "capped at 0, so a winning episode does not reinforce its malformed turns",
+       .choices = {"as_estimated", "non_positive"}});
   alg({.path = "algorithm.loss.name", .type = FieldType::kString, .default_value = "ppo",
        .help = "policy loss: ppo (token clip), loop (clip [1/(1+ε), 1+ε]), gspo (sequence ratio), reinforce",
        .choices = {"ppo", "loop", "gspo", "reinforce"}});
@@ -755,6 +759,23 @@ const ConfigSchema& TrainConfigSchema() {
   return schema;
 }
 
+namespace {
+
+// algorithm.invalid_turn_advantage "non_positive": an invalid turn's advantage is capped at 0.
+// In a group with one success every turn of the winning episode gets a large positive advantage;
+// a malformed turn among them holds low-probability tokens, whose gradient is the largest of all,
+// and larger steps then break the response format before the task is learnt. The capped value is
+// recorded in the row's parts ("invalid_turn_capped_from") so the UI shows why it changed.
+void CapInvalidTurnAdvantages(const std::vector<bool>& invalid, std::vector<RowAdvantage>& advantages) {
+  for (size_t i = 0; i < invalid.size() && i < advantages.size(); ++i) {
+    if (!invalid[i] || advantages[i].advantage <= 0.0) continue;
+    advantages[i].Set("invalid_turn_capped_from", advantages[i].advantage);
+    advantages[i].advantage = 0.0;
+  }
+}
+
+}  // namespace
+
 TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& log) {
   // ---- configuration and run directory ----
   Json c;
@@ -1082,6 +1103,11 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
         if (v.second > 0) info.turn_entropy_mean[t] = v.first / v.second;
       }
       std::vector<RowAdvantage> advantages = estimator->Compute(adv_rows);
+      if (algo["invalid_turn_advantage"].get<std::string>() == "non_positive") {
+        std::vector<bool> invalid;
+        for (auto [e, t] : where) invalid.push_back(!episodes[e].record.turns[t].action_valid);
+        CapInvalidTurnAdvantages(invalid, advantages);
+      }
       std::vector<Row> rows;
       episode_tokens.assign(episodes.size(), EpisodeTokens());
       if (episode_layout) {

@@ -98,6 +98,17 @@ class LettersThreeTurnsEnv : public LetterEnv {
 };
 TURNWISE_REGISTER_ENV("letters3", [](const Json&) { return std::make_unique<LettersThreeTurnsEnv>(); });
 
+// letters3 whose turns without an 'e' are invalid actions: winning episodes hold invalid turns.
+class StrictLettersEnv : public LettersThreeTurnsEnv {
+ public:
+  StepResult Step(const std::string& action) override {
+    StepResult s = LettersThreeTurnsEnv::Step(action);
+    s.info["is_action_valid"] = action.find('e') != std::string::npos;
+    return s;
+  }
+};
+TURNWISE_REGISTER_ENV("letters3-strict", [](const Json&) { return std::make_unique<StrictLettersEnv>(); });
+
 // One-turn task whose reward is 1 when the bytes of the action sum to an even number, else 0:
 // with groups of 2, about half the groups have equal rewards and zero advantages.
 class CoinEnv : public LetterEnv {
@@ -293,6 +304,48 @@ TEST_F(TrainerTest, RewardRisesOnADenseTaskInTheEpisodeLayout) {
   double early = (r.metrics[0]["train/return"].get<double>() + r.metrics[1]["train/return"].get<double>()) / 2;
   double late = (r.metrics[18]["train/return"].get<double>() + r.metrics[19]["train/return"].get<double>()) / 2;
   EXPECT_GT(late, early + 0.3) << "early " << early << " late " << late << "\n" << log.str();
+}
+
+// algorithm.invalid_turn_advantage: as estimated, some invalid turn of a better episode gets a
+// positive advantage; capped, none does, and the stored parts say what it was.
+TEST_F(TrainerTest, InvalidTurnAdvantagesCanBeCappedAtZero) {
+  for (const std::string mode : {"as_estimated", "non_positive"}) {
+    std::ostringstream log;
+    Json c = Config("cap-" + mode, "letters3-strict");
+    c["rollout"]["layout"] = "episode";
+    c["rollout"]["groups"] = 4;
+    c["rollout"]["group_size"] = 8;
+    c["rollout"]["max_new_tokens"] = 6;
+    c["algorithm"]["invalid_turn_advantage"] = mode;
+    c["train"]["iterations"] = 1;
+    c["eval"]["episodes"] = 0;
+    TrainResult r = Train(c, {}, log);
+    auto store = TrajectoryStore::OpenReadOnly(r.db);
+    EpisodeQuery q;
+    q.run_id = r.run_id;
+    q.limit = 100;
+    int positive_invalid = 0, capped = 0, invalid = 0;
+    for (const auto& brief : store->QueryEpisodes(q).episodes) {
+      for (const TurnRecord& t : store->GetEpisode(brief.id).turns) {
+        if (t.action_valid || !t.advantage) continue;
+        ++invalid;
+        positive_invalid += *t.advantage > 1e-9;
+        if (t.advantage_parts.contains("invalid_turn_capped_from")) {
+          ++capped;
+          EXPECT_GT(t.advantage_parts["invalid_turn_capped_from"].get<double>(), 0.0);
+          EXPECT_DOUBLE_EQ(*t.advantage, 0.0);
+        }
+      }
+    }
+    ASSERT_GT(invalid, 0) << mode;
+    if (mode == "as_estimated") {
+      EXPECT_GT(positive_invalid, 0);
+      EXPECT_EQ(capped, 0);
+    } else {
+      EXPECT_EQ(positive_invalid, 0);
+      EXPECT_GT(capped, 0);
+    }
+  }
 }
 
 // Every loss, regulariser and schedule runs an iteration end to end on the tiny model: rows are
