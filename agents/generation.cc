@@ -264,6 +264,22 @@ std::vector<GeneratedSequence> Generate(TransformerLMImpl& model,
 
 namespace {
 
+// The number of leading tokens all `rows` have in common, short of each row's last token; 0 for
+// fewer than two rows.
+int64_t CommonPrefixShortOfLast(const std::vector<const std::vector<int32_t>*>& rows) {
+  if (rows.size() < 2) return 0;
+  const std::vector<int32_t>& first = *rows[0];
+  int64_t shared = static_cast<int64_t>(first.size()) - 1;
+  for (size_t k = 1; k < rows.size() && shared > 0; ++k) {
+    const std::vector<int32_t>& other = *rows[k];
+    shared = std::min<int64_t>(shared, static_cast<int64_t>(other.size()) - 1);
+    int64_t n = 0;
+    while (n < shared && first[static_cast<size_t>(n)] == other[static_cast<size_t>(n)]) ++n;
+    shared = n;
+  }
+  return std::max<int64_t>(shared, 0);
+}
+
 // Episodes that start in this call (nothing cached yet) usually begin with the same tokens (the
 // prompt template's header): run those once and give every such row their keys and values as
 // its cache, so only the rest is fed per row. Returns whether it did; `fresh` loses the shared
@@ -274,17 +290,11 @@ bool ShareFirstPrefix(TransformerLMImpl& model, const std::vector<CachedSequence
   for (size_t r = 0; r < sequences.size(); ++r) {
     if (sequences[r]->cached() == 0) starting.push_back(r);
   }
-  if (starting.size() < 2) return false;
-  const std::vector<int32_t>& first = fresh[starting[0]];
-  int64_t shared = static_cast<int64_t>(first.size()) - 1;  // every row keeps one token to feed
-  for (size_t k = 1; k < starting.size() && shared > 0; ++k) {
-    const std::vector<int32_t>& other = fresh[starting[k]];
-    shared = std::min<int64_t>(shared, static_cast<int64_t>(other.size()) - 1);
-    int64_t n = 0;
-    while (n < shared && first[static_cast<size_t>(n)] == other[static_cast<size_t>(n)]) ++n;
-    shared = n;
-  }
+  std::vector<const std::vector<int32_t>*> rows;
+  for (size_t r : starting) rows.push_back(&fresh[r]);
+  const int64_t shared = CommonPrefixShortOfLast(rows);  // every row keeps one token to feed
   if (shared < kMinSharedPrefix) return false;
+  const std::vector<int32_t>& first = fresh[starting[0]];
   KVCache prefix = model.NewCache(1, shared);
   at::Tensor ids = at::tensor(std::vector<int64_t>(first.begin(), first.begin() + shared),
                               at::TensorOptions().dtype(at::kLong))
@@ -483,18 +493,11 @@ TokenScores Score(TransformerLMImpl& model, const std::vector<std::vector<int32_
 namespace turnwise {
 
 int64_t SharedPrefixLength(const std::vector<const EpisodeTokens*>& episodes) {
-  if (episodes.size() < 2) return 0;
-  const std::vector<int32_t>& first = (*episodes[0])[0].context;
-  // Never the position whose hidden state predicts a first response token.
-  int64_t shared = static_cast<int64_t>(first.size()) - 1;
-  for (size_t e = 1; e < episodes.size() && shared > 0; ++e) {
-    const std::vector<int32_t>& other = (*episodes[e])[0].context;
-    shared = std::min<int64_t>(shared, static_cast<int64_t>(other.size()) - 1);
-    int64_t k = 0;
-    while (k < shared && first[static_cast<size_t>(k)] == other[static_cast<size_t>(k)]) ++k;
-    shared = k;
-  }
-  return std::max<int64_t>(shared, 0);
+  // Short of each first context's last token: never the position whose hidden state predicts a
+  // first response token.
+  std::vector<const std::vector<int32_t>*> contexts;
+  for (const EpisodeTokens* e : episodes) contexts.push_back(&(*e)[0].context);
+  return CommonPrefixShortOfLast(contexts);
 }
 
 TokenScores ScoreEpisodes(TransformerLMImpl& model, const std::vector<const EpisodeTokens*>& episodes,

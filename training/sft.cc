@@ -599,6 +599,37 @@ PaddedSftBatch PadSftBatch(const std::vector<const SftExample*>& batch) {
   return p;
 }
 
+// `logp` ([B, len-1], the targets' log-probabilities) with each choice position's entry replaced
+// by (1 - label_weight) * log sum_c p(c) + label_weight * (the label's own), from `all`
+// ([B, len-1, V] log-probabilities).
+at::Tensor WithChoiceTargets(const at::Tensor& all, const at::Tensor& logp, const PaddedSftBatch& p,
+                             double label_weight) {
+  size_t width = 0;
+  for (const auto& c : p.choice_tokens) width = std::max(width, c.size());
+  const auto n = static_cast<int64_t>(p.choice_at.size());
+  std::vector<int64_t> tokens(static_cast<size_t>(n) * width, 0);
+  std::vector<uint8_t> pad(tokens.size(), 1);
+  for (size_t i = 0; i < p.choice_tokens.size(); ++i) {
+    for (size_t j = 0; j < p.choice_tokens[i].size(); ++j) {
+      tokens[i * width + j] = p.choice_tokens[i][j];
+      pad[i * width + j] = 0;
+    }
+  }
+  const at::Device dev = logp.device();
+  const auto w = static_cast<int64_t>(width);
+  at::Tensor at_t = at::tensor(p.choice_at, at::TensorOptions().dtype(at::kLong)).to(dev);
+  at::Tensor tok_t = at::tensor(tokens, at::TensorOptions().dtype(at::kLong)).view({n, w}).to(dev);
+  at::Tensor pad_t = at::tensor(pad, at::TensorOptions().dtype(at::kByte)).to(at::kBool).view({n, w}).to(dev);
+  at::Tensor set_logp = all.reshape({p.rows * (p.len - 1), -1})
+                            .index_select(0, at_t)
+                            .gather(-1, tok_t)
+                            .masked_fill(pad_t, -std::numeric_limits<float>::infinity())
+                            .logsumexp(-1);
+  at::Tensor flat = logp.reshape({-1});
+  at::Tensor label_logp = flat.index_select(0, at_t);
+  return flat.index_put({at_t}, (1.0 - label_weight) * set_logp + label_weight * label_logp).view(logp.sizes());
+}
+
 }  // namespace
 
 SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExample*>& batch,
@@ -619,33 +650,7 @@ SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExampl
   at::Tensor hidden = model.ForwardHidden(ids_t).narrow(1, 0, len - 1);
   at::Tensor all = at::log_softmax(model.Logits(hidden).to(at::kFloat), -1);  // [B, len-1, V]
   at::Tensor logp = all.gather(-1, target_t.unsqueeze(-1)).squeeze(-1);    // [B, len-1]
-  if (!p.choice_at.empty()) {
-    // At a choice position the target is the set, log sum_c p(c), mixed with the label's
-    // log-probability by `label_weight`.
-    size_t width = 0;
-    for (const auto& c : p.choice_tokens) width = std::max(width, c.size());
-    std::vector<int64_t> tokens(p.choice_tokens.size() * width, 0);
-    std::vector<uint8_t> pad(tokens.size(), 1);
-    for (size_t i = 0; i < p.choice_tokens.size(); ++i) {
-      for (size_t j = 0; j < p.choice_tokens[i].size(); ++j) {
-        tokens[i * width + j] = p.choice_tokens[i][j];
-        pad[i * width + j] = 0;
-      }
-    }
-    const auto n = static_cast<int64_t>(p.choice_at.size());
-    at::Tensor at_t = at::tensor(p.choice_at, lopt).to(dev);
-    at::Tensor tok_t = at::tensor(tokens, lopt).view({n, static_cast<int64_t>(width)}).to(dev);
-    at::Tensor pad_t = at::tensor(pad, at::TensorOptions().dtype(at::kByte))
-                          .to(at::kBool)
-                          .view({n, static_cast<int64_t>(width)})
-                          .to(dev);
-    at::Tensor rows = all.reshape({b * (len - 1), -1}).index_select(0, at_t).gather(-1, tok_t);
-    at::Tensor set_logp = rows.masked_fill(pad_t, -std::numeric_limits<float>::infinity()).logsumexp(-1);
-    at::Tensor label_logp = logp.reshape({-1}).index_select(0, at_t);
-    logp = logp.reshape({-1})
-               .index_put({at_t}, (1.0 - label_weight) * set_logp + label_weight * label_logp)
-               .view({b, len - 1});
-  }
+  if (!p.choice_at.empty()) logp = WithChoiceTargets(all, logp, p, label_weight);
   at::Tensor n_resp = resp_t.sum(), n_prompt = prompt_t.sum();
   at::Tensor response_nll = -(logp * resp_t).sum() / n_resp.clamp_min(1.0);
   at::Tensor prompt_nll = -(logp * prompt_t).sum() / n_prompt.clamp_min(1.0);

@@ -169,7 +169,7 @@ ConfigSchema BuildSchema(bool algorithm_defaults) {
   s.Add({.path = "optim.beta2", .type = FieldType::kNumber, .default_value = 0.999, .help = "AdamW β2", .min = 0.0,
          .max = 1.0});
   s.Add({.path = "optim.eps", .type = FieldType::kNumber, .default_value = 1e-8,
-         .help = "AdamW ε: larger values stop Adam from blowing the noise of near-deterministic tokens up to full steps",
+         .help = "AdamW ε, added to the root of the second moment (larger: smaller steps for weights with tiny gradients)",
          .min = 0.0});
   s.Add({.path = "optim.grad_clip", .type = FieldType::kNumber, .default_value = 1.0,
          .help = "max global gradient norm (0 off)", .min = 0.0});

@@ -144,10 +144,12 @@ void FrozenLakeEnv::SolveMap() {
       for (int a = 0; a < 4; ++a) {
         double q = 0.0;
         double q_soon = 0.0;
-        const std::vector<int> slides = slippery_ ? std::vector<int>{(a + 3) % 4, a, (a + 1) % 4} : std::vector<int>{a};
-        for (int b : slides) {
-          q += worth(value_, k - 1, Move(cell, b)) / static_cast<double>(slides.size());
-          q_soon += kSoonness * worth(soon, k - 1, Move(cell, b)) / static_cast<double>(slides.size());
+        // Where the move may take you: the intended cell, or (slippery) either side as likely.
+        const int slides[3] = {a, (a + 3) % 4, (a + 1) % 4};
+        const int n = slippery_ ? 3 : 1;
+        for (int i = 0; i < n; ++i) {
+          q += worth(value_, k - 1, Move(cell, slides[i])) / n;
+          q_soon += kSoonness * worth(soon, k - 1, Move(cell, slides[i])) / n;
         }
         if (q > best + 1e-12 || (q > best - 1e-12 && q_soon > best_soon + 1e-12)) {
           best = std::max(best, q);

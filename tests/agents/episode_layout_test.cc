@@ -57,7 +57,11 @@ void ExpectSameGeneration(const GeneratedSequence& a, const GeneratedSequence& b
   EXPECT_EQ(a.finish_reason, b.finish_reason) << where;
 }
 
-void RunCarriedCacheAgainstWholeSequence(bool greedy) {
+// Parameter: greedy decoding (true) or sampling (false).
+class CarriedCacheTest : public ::testing::TestWithParam<bool> {};
+
+TEST_P(CarriedCacheTest, CarriedCacheEqualsTheWholeSequence) {
+  const bool greedy = GetParam();
   TransformerLM model = MakeModel(3);
   const int episodes = 4;
   std::vector<CachedSequence> sequences(episodes);
@@ -102,8 +106,8 @@ void RunCarriedCacheAgainstWholeSequence(bool greedy) {
   }
 }
 
-TEST(GenerateContinuations, CarriedCacheEqualsTheWholeSequenceSampled) { RunCarriedCacheAgainstWholeSequence(false); }
-TEST(GenerateContinuations, CarriedCacheEqualsTheWholeSequenceGreedy) { RunCarriedCacheAgainstWholeSequence(true); }
+INSTANTIATE_TEST_SUITE_P(GenerateContinuations, CarriedCacheTest, ::testing::Values(false, true),
+                         [](const ::testing::TestParamInfo<bool>& info) { return info.param ? "Greedy" : "Sampled"; });
 
 // Episodes that start with the same header share its prefill; their samples still equal
 // generation from each whole sequence.

@@ -191,12 +191,17 @@ TEST(SftTargets, ThinkTextIsShortAndTheResponseHasTheFormat) {
   }
 }
 
-TEST(SftTargets, ExampleIsThePolicysPromptPlusTheTargetAndEndOfTurn) {
-  Tokenizer tok = testing_util::TinyHouseholdTokenizer();
+// The household expert's demonstrations of one episode (at least two states).
+std::vector<Demonstration> HouseholdExpertEpisode() {
   DemoCollectionOptions o;
   o.episodes = 1;
   o.policy = "expert";
-  std::vector<Demonstration> demos = CollectDemonstrations(o);
+  return CollectDemonstrations(o);
+}
+
+TEST(SftTargets, ExampleIsThePolicysPromptPlusTheTargetAndEndOfTurn) {
+  Tokenizer tok = testing_util::TinyHouseholdTokenizer();
+  std::vector<Demonstration> demos = HouseholdExpertEpisode();
   ASSERT_GE(demos.size(), 2u);
   const Demonstration& d = demos[1];
   PromptOptions po;
@@ -353,10 +358,7 @@ TEST(SftTargets, ActionChoiceIsWhereTheAdmissibleTargetsPart) {
   // Household's "verb" think text depends on the command's verb: "open drawer 1" parts from the
   // label inside <think>, "go to desk 2" only at the desk's number — no single choice point.
   Tokenizer house = testing_util::TinyHouseholdTokenizer();
-  DemoCollectionOptions h;
-  h.episodes = 1;
-  h.policy = "expert";
-  std::vector<Demonstration> house_demos = CollectDemonstrations(h);
+  std::vector<Demonstration> house_demos = HouseholdExpertEpisode();
   ASSERT_GE(house_demos.size(), 2u);
   Demonstration hd = house_demos[1];
   hd.action = "go to desk 1";
