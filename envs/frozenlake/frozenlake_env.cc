@@ -17,6 +17,11 @@ using envs_internal::ResolveTask;
 using envs_internal::SeedSplits;
 using envs_internal::SplitSeed;
 
+const std::vector<std::string>& DescribeModes() {
+  static const std::vector<std::string> kModes = {"none", "coordinates", "relative"};
+  return kModes;
+}
+
 const ConfigSchema& Schema() {
   static const ConfigSchema schema = [] {
     ConfigSchema s;
@@ -32,6 +37,11 @@ const ConfigSchema& Schema() {
     s.Add({.path = "render", .type = FieldType::kString, .default_value = "spaced",
            .help = "grid text: spaced (cells separated by a space), compact (RAGEN), tabbed",
            .choices = GridLayouts()});
+    s.Add({.path = "describe", .type = FieldType::kString, .default_value = "none",
+           .help = "a line under the grid: none (RAGEN's observation), coordinates (the player's and the "
+                   "goal's row and column), relative (how far the goal lies in each direction, and the holes "
+                   "next to the player)",
+           .choices = DescribeModes()});
     return s;
   }();
   return schema;
@@ -83,6 +93,7 @@ FrozenLakeEnv::FrozenLakeEnv(const Json& config) {
   slippery_ = c["is_slippery"].get<bool>();
   max_steps_ = c["max_steps"].get<int64_t>();
   render_ = c["render"].get<std::string>();
+  describe_ = c["describe"].get<std::string>();
   task_type_ = std::to_string(size_) + "x" + std::to_string(size_) + (slippery_ ? "-slippery" : "");
 }
 
@@ -218,6 +229,7 @@ StepResult FrozenLakeEnv::MakeStep(double reward, bool valid, bool effective) {
     rows[static_cast<size_t>(cell / size_)].push_back(std::move(symbol));
   }
   s.observation.text = RenderGrid(rows, render_);
+  if (describe_ != "none") s.observation.text += "\n" + DescriptionLine();
   s.anchor_key = s.observation.text;
   auto& info = s.info;
   info["action_is_effective"] = effective;
@@ -227,6 +239,32 @@ StepResult FrozenLakeEnv::MakeStep(double reward, bool valid, bool effective) {
   info["task_type"] = task_type_;
   info["won"] = won;
   return s;
+}
+
+std::string FrozenLakeEnv::DescriptionLine() const {
+  int goal = 0;
+  while (CellAt(goal) != 'G') ++goal;
+  const int row = player_ / size_, col = player_ % size_;
+  if (describe_ == "coordinates") {
+    const auto at = [this](int cell) {
+      return "row " + std::to_string(cell / size_ + 1) + ", column " + std::to_string(cell % size_ + 1);
+    };
+    return "You are at " + at(player_) + "; the goal is at " + at(goal) + ".";
+  }
+  // relative: "Goal: 2 down, 1 left. Holes next to you: up." (words of the actions).
+  const auto offset = [](int delta, const char* minus, const char* plus) {
+    return std::to_string(delta < 0 ? -delta : delta) + " " + (delta < 0 ? minus : plus);
+  };
+  std::string line = "Goal: " + offset(goal / size_ - row, "up", "down") + ", " +
+                     offset(goal % size_ - col, "left", "right") + ". Holes next to you:";
+  bool any = false;
+  for (int a = 0; a < 4; ++a) {
+    const int r = row + kRowStep[a], c = col + kColStep[a];
+    if (r < 0 || r >= size_ || c < 0 || c >= size_ || CellAt(r * size_ + c) != 'H') continue;
+    line += std::string(any ? ", " : " ") + ActionWords()[static_cast<size_t>(a)];
+    any = true;
+  }
+  return line + (any ? "." : " none.");
 }
 
 double FrozenLakeEnv::ExpertSuccessProbability() const {

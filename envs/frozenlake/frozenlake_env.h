@@ -16,7 +16,11 @@
 //
 // Observation (RAGEN's symbols): P player, _ frozen, O hole, G goal, X player in a hole,
 // √ player on the goal; the start cell shows as frozen. `render` as in sokoban ("spaced"
-// default, "compact" = RAGEN's text, "tabbed"). Anchor key = the observation.
+// default, "compact" = RAGEN's text, "tabbed"). `describe` adds a line under the grid (not in
+// RAGEN; for models trained from scratch, docs/environments.md): "coordinates" = "You are at
+// row 4, column 2; the goal is at row 2, column 3." (1-based, rows from the top), "relative" =
+// "Goal: 2 up, 1 right. Holes next to you: left, down." (or "none."). Anchor key = the
+// observation.
 //
 // Tasks: "train/i" = map seed i (i < 2^16), "valid/i" = map seed 2^16 + i, as sokoban.
 //
@@ -28,7 +32,7 @@
 //
 // Config keys: size (2..12, default 4), p (frozen probability in (0, 1], 0.8), is_slippery
 // (default false: RAGEN's default is true, which caps even a perfect policy near 50 %),
-// max_steps (10), render. Unknown keys fail with ConfigError naming env.config.<key>.
+// max_steps (10), render, describe ("none"). Unknown keys fail with ConfigError naming env.config.<key>.
 #ifndef TURNWISE_ENVS_FROZENLAKE_FROZENLAKE_ENV_H_
 #define TURNWISE_ENVS_FROZENLAKE_FROZENLAKE_ENV_H_
 
@@ -64,6 +68,7 @@ class FrozenLakeEnv : public Env {
 
  private:
   StepResult MakeStep(double reward, bool valid, bool effective);
+  std::string DescriptionLine() const;  // the `describe` line (not "none")
   // Optimal success probabilities: value[k][cell] with k steps left (k = 0..max_steps).
   void SolveMap();
   char CellAt(int cell) const { return map_[static_cast<size_t>(cell / size_)][static_cast<size_t>(cell % size_)]; }
@@ -74,6 +79,7 @@ class FrozenLakeEnv : public Env {
   bool slippery_ = false;
   int64_t max_steps_ = 10;
   std::string render_;
+  std::string describe_ = "none";
   std::vector<std::string> map_;
   std::vector<std::vector<double>> value_;
   std::vector<std::vector<int>> best_action_;

@@ -99,6 +99,80 @@ TEST(FrozenLakeRules, RenderSymbolsAndInvalidActions) {
   EXPECT_EQ(s.admissible_actions, (std::vector<std::string>{"left", "down", "right", "up"}));
 }
 
+TEST(FrozenLakeRules, DescribeCoordinatesNamesPlayerAndGoalCells) {
+  FrozenLakeEnv env(Json{{"render", "compact"}, {"describe", "coordinates"}});
+  StepResult s = env.Reset({.task_id = "valid/5"});
+  const std::string& text = s.observation.text;
+  const size_t line = text.find("\nYou are at ");
+  ASSERT_NE(line, std::string::npos) << text;
+  // The line names the cells the grid shows: find P and G in the 4 grid rows above it.
+  const std::string grid = text.substr(0, line);
+  const auto cell_of = [&](char symbol) {
+    const size_t at = grid.find(symbol);
+    return std::pair<int, int>(static_cast<int>(at / 5) + 1, static_cast<int>(at % 5) + 1);
+  };
+  const auto [pr, pc] = cell_of('P');
+  const auto [gr, gc] = cell_of('G');
+  EXPECT_EQ(text.substr(line + 1), "You are at row " + std::to_string(pr) + ", column " + std::to_string(pc) +
+                                       "; the goal is at row " + std::to_string(gr) + ", column " +
+                                       std::to_string(gc) + ".");
+  EXPECT_EQ(s.anchor_key, text);
+  // After a move the line follows the player.
+  const int before = env.player();
+  s = env.Step(*env.ExpertAction());
+  if (!s.done()) {
+    EXPECT_NE(env.player(), before);
+    EXPECT_NE(s.observation.text.find("You are at row " + std::to_string(env.player() / 4 + 1) + ", column " +
+                                      std::to_string(env.player() % 4 + 1) + ";"),
+              std::string::npos)
+        << s.observation.text;
+  }
+  // Off by default: RAGEN's observation, the grid alone.
+  FrozenLakeEnv plain(Json{{"render", "compact"}});
+  EXPECT_EQ(plain.Reset({.task_id = "valid/5"}).observation.text, grid);
+}
+
+// The relative line against the grid it describes, on every train map's start: the goal's
+// offset in action words and the holes among the four neighbours.
+TEST(FrozenLakeRules, DescribeRelativeMatchesTheGrid) {
+  FrozenLakeEnv env(Json{{"render", "compact"}, {"describe", "relative"}});
+  int with_holes = 0;
+  for (int i = 0; i < 200; ++i) {
+    const std::string text = env.Reset({.task_id = "train/" + std::to_string(i)}).observation.text;
+    const size_t line = text.find("\nGoal: ");
+    ASSERT_NE(line, std::string::npos) << text;
+    const std::string grid = text.substr(0, line);
+    const int p = static_cast<int>(grid.find('P')), g = static_cast<int>(grid.find('G'));
+    const int pr = p / 5, pc = p % 5, gr = g / 5, gc = g % 5;
+    std::string expected = "Goal: " + std::to_string(std::abs(gr - pr)) + (gr < pr ? " up, " : " down, ") +
+                           std::to_string(std::abs(gc - pc)) + (gc < pc ? " left." : " right.") +
+                           " Holes next to you:";
+    std::string holes;
+    const std::pair<int, int> neighbours[4] = {{pr, pc - 1}, {pr + 1, pc}, {pr, pc + 1}, {pr - 1, pc}};
+    const char* words[4] = {"left", "down", "right", "up"};
+    for (int a = 0; a < 4; ++a) {
+      const auto [r, c] = neighbours[a];
+      if (r < 0 || r > 3 || c < 0 || c > 3 || grid[static_cast<size_t>(r * 5 + c)] != 'O') continue;
+      holes += std::string(holes.empty() ? " " : ", ") + words[a];
+    }
+    with_holes += !holes.empty();
+    expected += holes.empty() ? " none." : holes + ".";
+    EXPECT_EQ(text.substr(line + 1), expected) << text;
+  }
+  EXPECT_GT(with_holes, 20) << "the maps have holes next to the start often enough to test the list";
+}
+
+TEST(FrozenLakeConfig, UnknownDescribeModeNamesTheKeyAndTheModes) {
+  try {
+    FrozenLakeEnv env(Json{{"describe", "words"}});
+    FAIL() << "accepted an unknown mode";
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("env.config.describe"), std::string::npos) << what;
+    EXPECT_NE(what.find("relative"), std::string::npos) << what;
+  }
+}
+
 // Success of the uniform random policy and of the expert over `n` held-out maps.
 std::pair<double, double> Rates(const Json& config, int n) {
   FrozenLakeEnv env(config);
