@@ -132,7 +132,7 @@ void RunEval(const EvalOptions& o) {
                                      {"return/" + split, t.ret / double(t.episodes)},
                                      {"episode_length/" + split, double(t.turns) / double(t.episodes)}});
     }
-    writer->UpdateRunStatus(run, "finished", 0);
+    writer->UpdateRunStatus(run, "finished");
   }
   writer->Close();
 

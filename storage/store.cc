@@ -790,7 +790,8 @@ int64_t StoreWriter::CreateRun(RunRecord run) {
 }
 
 uint64_t StoreWriter::UpdateRunStatus(int64_t run_id, const std::string& status,
-                                      double finished_at) {
+                                      std::optional<double> finished_at_or_now) {
+  const double finished_at = finished_at_or_now ? *finished_at_or_now : status == "running" ? 0.0 : NowSeconds();
   return Enqueue([=](Db& db) {
     db.Prepare("UPDATE runs SET status = ?, finished_at = ? WHERE id = ?")
         .Bind(1, status)

@@ -131,7 +131,10 @@ class StoreWriter {
 
   // Creates a run; returns its id (assigned immediately; the row is written in order).
   int64_t CreateRun(RunRecord run);
-  uint64_t UpdateRunStatus(int64_t run_id, const std::string& status, double finished_at = 0);
+  // Sets the run's status and its end time: `finished_at` when given, else 0 for "running" and
+  // the wall clock now for any other status (the run ended: finished, failed, interrupted).
+  uint64_t UpdateRunStatus(int64_t run_id, const std::string& status,
+                           std::optional<double> finished_at = std::nullopt);
   uint64_t BeginIteration(int64_t run_id, int64_t iter);
   uint64_t FinishIteration(int64_t run_id, int64_t iter, Json summary);
   uint64_t AppendMetrics(int64_t run_id, int64_t iter,

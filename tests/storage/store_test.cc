@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <chrono>
 #include <fstream>
 #include <sstream>
 
@@ -217,6 +218,37 @@ TEST_F(StoreTest, MalformedImportNamesTheLineAndWritesNothing) {
   EXPECT_THROW(writer->ImportRun(junk), InvalidArgument);
   writer->Close();
   EXPECT_TRUE(TrajectoryStore::Open(other)->ListRuns().empty());
+}
+
+// A run's end time is recorded when its status says it ended, without the caller passing it;
+// "running" clears it.
+TEST(Store, EndedRunsRecordTheirEndTime) {
+  TempDir dir;
+  const std::string path = dir.File("s.db");
+  auto writer = StoreWriter::Open(path);
+  const int64_t ran = writer->CreateRun({.name = "a", .env = "frozenlake", .method = "grpo"});
+  const int64_t failed = writer->CreateRun({.name = "b", .env = "frozenlake", .method = "grpo"});
+  const int64_t running = writer->CreateRun({.name = "c", .env = "frozenlake", .method = "grpo"});
+  const auto wall_clock = [] {
+    return std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch()).count();
+  };
+  const double before = wall_clock();
+  writer->UpdateRunStatus(ran, "running");
+  writer->UpdateRunStatus(ran, "finished");
+  writer->UpdateRunStatus(failed, "failed");
+  writer->UpdateRunStatus(running, "interrupted");
+  writer->UpdateRunStatus(running, "running");
+  writer->Close();
+  const double after = wall_clock();
+  auto store = TrajectoryStore::Open(path);
+  for (const RunRecord& r : store->ListRuns()) {
+    if (r.id == running) {
+      EXPECT_EQ(r.finished_at, 0.0) << "a running run has no end time";
+      continue;
+    }
+    EXPECT_GE(r.finished_at, before) << r.name;
+    EXPECT_LE(r.finished_at, after) << r.name;
+  }
 }
 
 TEST(Store, DatabaseNewerThanBinaryFailsClearly) {
