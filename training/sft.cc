@@ -91,7 +91,8 @@ ConfigSchema BuildSchema() {
          .help = "turns per demonstration episode; 0 = the env's limit", .min = 0.0});
   s.Add({.path = "data.think", .type = FieldType::kString, .default_value = "task",
          .help = "the <think> text of targets: task (restate the goal), verb (a phrase per "
-                 "command), observe (the goal and the current observation restated), none",
+                 "command), observe (the goal and the current observation restated), last_line (the "
+                 "observation's last line restated), none",
          .choices = ThinkStyles()});
   s.Add({.path = "prompt.history_length", .type = FieldType::kInt, .default_value = 2,
          .help = "turns of history in each prompt (k, 0 none, -1 all)", .min = -1.0});
@@ -346,13 +347,20 @@ std::vector<Demonstration> CollectDemonstrations(const DemoCollectionOptions& o,
 }
 
 const std::vector<std::string>& ThinkStyles() {
-  static const std::vector<std::string> kStyles = {"task", "verb", "observe", "none"};
+  static const std::vector<std::string> kStyles = {"task", "verb", "observe", "last_line", "none"};
   return kStyles;
 }
 
 std::string ThinkText(const std::string& style, const std::string& task, const std::string& action,
                       const std::string& observation) {
   if (style == "none") return "";
+  if (style == "last_line") {
+    // The observation's last line restated (frozenlake's `describe` line, say): what the action
+    // depends on, a few tokens before it, whatever the action is.
+    const std::string_view text = Trim(observation);
+    const size_t newline = text.find_last_of('\n');
+    return std::string(Trim(newline == std::string_view::npos ? text : text.substr(newline + 1)));
+  }
   if (style == "observe") {
     // The goal, then the current observation restated (one line): a small model copies the
     // receptacle and object numbers from its own reasoning, a few tokens back, instead of

@@ -117,6 +117,9 @@ std::vector<Demonstration> CollectDemonstrations(const DemoCollectionOptions& op
 //   "observe" "My task: <task>. Now: <observation>" — the goal and the current observation
 //           (one line; not on the first turn, whose observation is the room) so that the
 //           numbers of the next command are copied from a few tokens back;
+//   "last_line" the observation's last line (frozenlake's `describe` line): the words the
+//           action depends on, restated right before it — with any action, so it teaches
+//           reading, not choosing;
 //   "none"  empty.
 // Throws InvalidArgument for another style.
 std::string ThinkText(const std::string& style, const std::string& task, const std::string& action,

@@ -178,6 +178,11 @@ TEST(SftTargets, ThinkTextIsShortAndTheResponseHasTheFormat) {
                       "You are in the middle of a room.\n\nYour task is to: put a mug in shelf."),
             "My task: put a mug in shelf.");
   EXPECT_EQ(ThinkText("observe", "", "look", "Nothing happens."), "Now: Nothing happens.");
+  // last_line: the observation's last line, whatever the action.
+  const std::string grid = "_ P\nO G\nGoal: 1 down, 1 right. Holes next to you: none.\n";
+  EXPECT_EQ(ThinkText("last_line", "", "left", grid), "Goal: 1 down, 1 right. Holes next to you: none.");
+  EXPECT_EQ(ThinkText("last_line", "", "up", grid), ThinkText("last_line", "", "left", grid));
+  EXPECT_EQ(ThinkText("last_line", "", "look", "Nothing happens."), "Nothing happens.");
   for (const char* a : {"go to desk 1", "open drawer 2", "take mug 1 from desk 1",
                         "move mug 1 to shelf 1", "heat mug 1 with microwave 1", "use desklamp 1",
                         "look"}) {
