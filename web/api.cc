@@ -13,6 +13,8 @@
 #include "storage/store.h"
 #include "web/internal/token_text.h"
 #include "web/method_presets.h"
+#include "web/metric_charts.h"
+#include "web/svg_chart.h"
 
 namespace turnwise {
 namespace {
@@ -187,6 +189,33 @@ void RejectParams(const std::map<std::string, std::string>& query,
   }
 }
 
+// GET /api/runs/{id}/chart.svg?keys=K1,K2[&compare=ID,ID][&x=iteration|env_steps]: the run's
+// curves (and the compared runs') as the SVG figure `turnwise plot` writes, one panel per key.
+ApiResponse RunChart(TrajectoryStore& store, int64_t run, const std::map<std::string, std::string>& query) {
+  RejectParams(query, {"keys", "compare", "x"});
+  std::vector<int64_t> runs{run};
+  if (auto it = query.find("compare"); it != query.end() && !it->second.empty()) {
+    for (const std::string& id : Split(it->second, ',')) {
+      const int64_t other = ParseInt("compare", id);
+      if (other != run) runs.push_back(other);
+    }
+  }
+  CurveOptions options;
+  if (auto it = query.find("keys"); it != query.end() && !it->second.empty()) options.metrics = Split(it->second, ',');
+  if (options.metrics.empty()) throw BadRequest("keys: give the metric keys to draw, e.g. keys=train/success");
+  if (auto it = query.find("x"); it != query.end()) options.x = it->second;
+  std::vector<ChartPanel> panels;
+  try {
+    panels = CurvePanels(store, RunGroups(store, runs), options);
+  } catch (const InvalidArgument& e) {
+    throw BadRequest(e.what());
+  }
+  ApiResponse r;
+  r.content_type = "image/svg+xml; charset=utf-8";
+  r.document = RenderSvgChart(panels, {.title = store.GetRun(run).name});
+  return r;
+}
+
 // The registered environments with their specs, computed once: making an env to read its spec
 // can take milliseconds (household builds its task set), and the registry is fixed at start.
 const Json& EnvSpecs() {
@@ -304,6 +333,7 @@ ApiResponse WebApi::Handle(const std::string& method, const std::string& path,
                            const std::map<std::string, std::string>& query) {
   static const std::regex kRun(R"(^/api/runs/(\d+)$)");
   static const std::regex kRunMetrics(R"(^/api/runs/(\d+)/metrics$)");
+  static const std::regex kRunChart(R"(^/api/runs/(\d+)/chart\.svg$)");
   static const std::regex kRunGroup(R"(^/api/runs/(\d+)/groups/([^/]+)$)");
   static const std::regex kEpisode(R"(^/api/episodes/(\d+)$)");
   static const std::regex kEnv(R"(^/api/envs/([^/]+)$)");
@@ -380,6 +410,7 @@ ApiResponse WebApi::Handle(const std::string& method, const std::string& path,
       j["turns"] = turns;
       return {200, j};
     }
+    if (std::regex_match(path, m, kRunChart)) return RunChart(store, std::stoll(m[1]), query);
     if (std::regex_match(path, m, kRunMetrics)) {
       RejectParams(query, {"keys"});
       int64_t run_id = std::stoll(m[1]);

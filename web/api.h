@@ -45,6 +45,9 @@ class TokenText;
 struct ApiResponse {
   int status = 200;
   Json body;
+  // A document that is not JSON (a chart's SVG): sent as is, with this type, when set.
+  std::string content_type;
+  std::string document;
 };
 
 class WebApi {

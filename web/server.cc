@@ -129,7 +129,9 @@ int WebServer::Start() {
     std::map<std::string, std::string> query;
     for (const auto& [k, v] : req.params) query[k] = v;  // last value wins for repeated keys
     ApiResponse r = impl_->api.Handle("GET", req.path, query);
-    SendJson(res, r.status, r.body);
+    if (r.content_type.empty()) return SendJson(res, r.status, r.body);
+    res.status = r.status;
+    res.set_content(r.document, r.content_type);
   });
   auto not_allowed = [](const httplib::Request& req, httplib::Response& res) {
     SendJson(res, 405,

@@ -217,6 +217,12 @@ void MakeHostile(EpisodeRecord& e, const FixtureTokenizer& tok) {
   e.turns[0].entropies.assign(e.turns[0].token_ids.size(), 1.0f);
   e.turns[0].prompt = "prompt with " + attack;
   e.turns[0].anchor_key = "anchor " + attack;
+  // Invisible characters that would rearrange or hide text: a right-to-left override (the
+  // reason would read backwards), a zero-width space, a pop.
+  e.status = EpisodeStatus::kAborted;
+  e.success = false;
+  e.abort_reason = "env said \u202Edaer ot drah\u202C and left\u200B";
+  e.turns[1].observation = "You see \u202Eeulb\u202C light.";
 }
 
 void AppendMetrics(StoreWriter& w, int64_t run, int64_t iter, double progress, double offset) {
@@ -235,7 +241,26 @@ void AppendMetrics(StoreWriter& w, int64_t run, int64_t iter, double progress, d
                    {"lr", 1e-4},
                    {"throughput/tokens_per_s", 1800 + 50 * std::sin(iter)},
                    {"time/rollout_s", 40 + 3 * std::cos(iter)},
-                   {"time/learn_s", 18 + 2 * std::sin(iter)}});
+                   {"time/learn_s", 18 + 2 * std::sin(iter)},
+                   // Names and ranges as a real run logs them: tiny values (a KL near 6e-5),
+                   // values that differ only in the fourth decimal, long nested names.
+                   {"loss/kl", 6e-5 + 1e-6 * progress},
+                   {"loss/approx_kl", 2e-4 * (1 + std::sin(iter))},
+                   {"reg/entropy/entropy", 6.3710 + 0.0011 * progress},
+                   {"optim/lr", 1e-4 * (1 - 0.5 * progress)},
+                   {"optim/grad_norm_before_clip", 1.1 + 0.2 * std::cos(iter)},
+                   {"train/env_steps", 640},
+                   {"train/invalid_action_rate", 0.1 * (1 - progress)},
+                   {"advantage/episode/mean_abs", 0.5 + 0.1 * progress},
+                   {"advantage/step/mean_abs", 0.2 + 0.05 * progress},
+                   {"eval/valid_seen/success/pick_and_place_simple", s - 0.02},
+                   {"time/generate", 30 + std::sin(iter)},
+                   {"time/update", 12 + std::cos(iter)},
+                   {"throughput/env_steps_per_s", 15 + std::sin(iter)},
+                   {"rollout/mean_turns", 6 - 2 * progress},
+                   {"rollout/truncated_fraction", 0.3 * (1 - progress)},
+                   {"loss/pg_clipfrac_lower", 0.001 * progress},
+                   {"response_length/mean", 40 - 10 * progress}});
 }
 
 int Make(const std::string& db, int64_t episodes, const std::string& tokenizer_dir) {
@@ -286,6 +311,7 @@ int Make(const std::string& db, int64_t episodes, const std::string& tokenizer_d
     AppendMetrics(*w, run1, it, static_cast<double>(it) / std::max<int64_t>(1, iters - 1), 0);
     w->FinishIteration(run1, it, {{"episodes", kGroupSize * kGroupsPerIter}});
   }
+  w->UpdateRunStatus(run1, "finished");  // as the trainer ends a run: the end time recorded
   if (!tokenizer_dir.empty()) {
     std::filesystem::create_directories(tokenizer_dir);
     std::ofstream(tokenizer_dir + "/tokenizer.json") << DumpJson(tok.ToJson(), 1);

@@ -1,11 +1,14 @@
 // The web UI end to end in headless Chromium: runs, a run's curves (pick, overlay, zoom),
 // episode filters, replay with keyboard navigation and token shading, anchor links, a group,
 // the environments, the method presets, hostile text shown literally, and live updates while a
-// writer appends.
+// writer appends. And what a person sees, not only the DOM: every page at two sizes with no
+// clipped text and no overlapping blocks, legible metric keys, chart ticks that read true,
+// invisible characters drawn marked, charts saved as SVG / PNG.
 //
 // Run by ctest (label e2e) as `node ui.e2e.mjs` with TURNWISE_BINARY, TURNWISE_WEB_FIXTURE and
-// TURNWISE_UI_DIR set; exits 77 (ctest: skipped) when Chromium is missing. Set
-// TURNWISE_UI_SCREENSHOTS=DIR to save a screenshot of each page there (docs/ui/).
+// TURNWISE_UI_DIR set; exits 77 (ctest: skipped) when Chromium is missing. With
+// TURNWISE_UI_SCREENSHOTS=DIR (ctest sets build/ui-screenshots) the screenshots are saved there:
+// DIR/wide/*.png and DIR/narrow/*.png for every page, DIR/*.png along the other tests (docs/ui/).
 // Servers bind 127.0.0.1 on a free port and are stopped at the end.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -70,6 +73,51 @@ async function shot(name) {
   fs.mkdirSync(SHOTS, { recursive: true });
   await page.screenshot({ path: path.join(SHOTS, `${name}.png`), fullPage: false });
 }
+
+// What a person sees, checked on the page as rendered (not only the DOM's text):
+// - clipped: elements that hide their overflow (overflow hidden/clip, ellipsis) but whose text
+//   does not fit their box — a label squeezed to a row of dots;
+// - overlapping: elements of `selector` whose boxes intersect.
+async function clipped(p = page) {
+  return p.evaluate(() => {
+    const out = [];
+    for (const el of document.querySelectorAll('body *')) {
+      const s = getComputedStyle(el);
+      const hides = ['hidden', 'clip'].includes(s.overflowX) || ['hidden', 'clip'].includes(s.overflowY);
+      if (!hides || !el.textContent.trim() || el.getClientRects().length === 0) continue;
+      if (el.scrollWidth > el.clientWidth + 1 || el.scrollHeight > el.clientHeight + 1) {
+        out.push(`${el.tagName.toLowerCase()} "${el.textContent.trim().slice(0, 40)}" ` +
+                 `${el.scrollWidth}x${el.scrollHeight} in ${el.clientWidth}x${el.clientHeight}`);
+      }
+    }
+    return out;
+  });
+}
+
+async function overlapping(selector, p = page) {
+  return p.evaluate((sel) => {
+    const boxes = [...document.querySelectorAll(sel)].map((el) => [el, el.getBoundingClientRect()])
+        .filter(([, r]) => r.width > 0 && r.height > 0);
+    const out = [];
+    for (let i = 0; i < boxes.length; i++) {
+      for (let j = i + 1; j < boxes.length; j++) {
+        const [a, ra] = boxes[i];
+        const [b, rb] = boxes[j];
+        if (a.contains(b) || b.contains(a)) continue;
+        const w = Math.min(ra.right, rb.right) - Math.max(ra.left, rb.left);
+        const h = Math.min(ra.bottom, rb.bottom) - Math.max(ra.top, rb.top);
+        if (w > 1 && h > 1) out.push(`${a.tagName}.${a.className} / ${b.tagName}.${b.className}`);
+      }
+    }
+    return out;
+  }, selector);
+}
+
+// The two sizes every page is looked at: a laptop window, and a small one at device scale 2.
+const SIZES = [
+  { name: 'wide', viewport: { width: 1300, height: 1000 }, deviceScaleFactor: 1 },
+  { name: 'narrow', viewport: { width: 700, height: 600 }, deviceScaleFactor: 2 },
+];
 
 const text = (selector) => page.locator(selector).first().textContent();
 const total = async () => Number(await page.locator('#episodes-summary').getAttribute('data-total'));
@@ -312,6 +360,145 @@ test('the server sends the UI with a strict CSP and no inline script', async () 
   const bundle = await (await page.request.get(`${server.base}${js}`)).text();
   assert.doesNotMatch(bundle, /innerHTML|outerHTML|insertAdjacentHTML|document\.write/);
   assert.equal((await page.request.get(`${server.base}/assets/nope.js`)).status(), 404);
+});
+
+test("the run page's metric keys are legible, with a filter and all / none", async () => {
+  for (const size of SIZES) {
+    const context = await browser.newContext({ viewport: size.viewport, deviceScaleFactor: size.deviceScaleFactor });
+    const p = await context.newPage();
+    await p.goto(`${server.base}/runs/1`);
+    await p.locator('#charts .chart canvas').first().waitFor();
+    const keys = await p.evaluate(async () => (await (await fetch('/api/runs/1')).json()).metric_keys);
+    assert.ok(keys.length >= 30, `a run with many keys (${keys.length})`);
+    // Every name shown whole on its own line, at a readable height.
+    const labels = await p.locator('#metric-keys label').evaluateAll((els) => els.map((el) => {
+      const span = el.querySelector('span');
+      const r = span.getBoundingClientRect();
+      return { text: span.textContent, height: r.height, width: r.width,
+               fits: el.scrollHeight <= el.clientHeight + 1 && el.scrollWidth <= el.clientWidth + 1,
+               font: parseFloat(getComputedStyle(span).fontSize) };
+    }));
+    assert.deepEqual(labels.map((l) => l.text), keys);
+    for (const l of labels) {
+      assert.ok(l.fits, `${size.name}: "${l.text}" is clipped`);
+      assert.ok(l.height >= l.font, `${size.name}: "${l.text}" is ${l.height}px high at a ${l.font}px font`);
+    }
+    assert.deepEqual(await clipped(p), [], size.name);
+    assert.deepEqual(await overlapping('#nav a, #app > *, .run-layout > *, #charts > .chart', p), [], size.name);
+    // None, then all the keys the filter shows.
+    await p.click('#keys-none');
+    await p.locator('#charts p.empty').waitFor();
+    assert.equal(await p.locator('#metric-keys input:checked').count(), 0);
+    await p.fill('input[aria-label="Filter metric keys"]', 'loss/');
+    await p.click('#keys-all');
+    const lossKeys = keys.filter((k) => k.includes('loss/'));
+    await until(async () => (await p.locator('#charts .chart canvas').count()) === lossKeys.length, 'a chart per loss key');
+    assert.deepEqual(await p.locator('#charts .chart').evaluateAll((els) => els.map((e) => e.dataset.key)), lossKeys);
+    await context.close();
+  }
+});
+
+test('chart axes read true: integer iterations, tick labels that differ, tiny values not rounded to 0', async () => {
+  const keys = ['success/valid_seen', 'loss/kl', 'reg/entropy/entropy', 'optim/lr'];
+  await page.goto(`${server.base}/runs/1?keys=${keys.join(',')}`);
+  await until(async () => (await page.locator('#charts .chart[data-yticks]').count()) === keys.length, 'four charts with ticks');
+  for (const key of keys) {
+    const chart = page.locator(`#charts .chart[data-key="${key}"]`);
+    const xticks = JSON.parse(await chart.getAttribute('data-xticks'));
+    const yticks = JSON.parse(await chart.getAttribute('data-yticks'));
+    assert.ok(xticks.length >= 2 && xticks.every((t) => /^-?\d+$/.test(t)), `${key}: x ticks ${xticks}`);
+    assert.equal(new Set(xticks).size, xticks.length, `${key}: x ticks ${xticks}`);
+    assert.ok(yticks.length >= 2, `${key}: y ticks ${yticks}`);
+    assert.equal(new Set(yticks).size, yticks.length, `${key}: y ticks repeat: ${yticks}`);
+    if (key === 'loss/kl') assert.ok(yticks.every((t) => Number(t) > 0), `loss/kl ticks ${yticks}`);
+    // Evenly spaced ticks read evenly spaced: a label rounded (0.25 shown as "0.3") breaks it.
+    const values = yticks.map(Number);
+    const gaps = values.slice(1).map((v, i) => v - values[i]);
+    for (const gap of gaps) assert.ok(Math.abs(gap - gaps[0]) <= Math.abs(gaps[0]) * 1e-6, `${key}: y ticks ${yticks}`);
+  }
+  // The finished run says when it finished.
+  const finished = await page.locator('dl.facts div', { hasText: 'finished' }).locator('dd').textContent();
+  assert.match(finished, /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+});
+
+test('a chart saves as the SVG turnwise plot draws, and as PNG', async () => {
+  await page.goto(`${server.base}/runs/1?keys=success/valid_seen&compare=2`);
+  const chart = page.locator('#charts .chart[data-key="success/valid_seen"]');
+  await chart.locator('canvas').waitFor();
+  const href = await chart.locator('a.save-svg').getAttribute('href');
+  assert.equal(href, '/api/runs/1/chart.svg?keys=success%2Fvalid_seen&compare=2');
+  const svg = await page.request.get(`${server.base}${href}`);
+  assert.equal(svg.status(), 200);
+  assert.match(svg.headers()['content-type'], /^image\/svg\+xml/);
+  const body = await svg.text();
+  assert.match(body, /^<\?xml|^<svg/);
+  assert.match(body, /success\/valid_seen/);
+  assert.match(body, /gigpo-household \(run 1\)/);
+  assert.match(body, /grpo-baseline \(run 2\)/);
+  const bad = await page.request.get(`${server.base}/api/runs/1/chart.svg?keys=nope`);
+  assert.equal(bad.status(), 404);
+  assert.match((await bad.json()).error.message, /nope/);
+  const [download] = await Promise.all([page.waitForEvent('download'), chart.locator('button.save-png').click()]);
+  assert.match(download.suggestedFilename(), /^gigpo-household-success_valid_seen\.png$/);
+  const png = fs.readFileSync(await download.path());
+  assert.deepEqual([...png.subarray(1, 4)], [0x50, 0x4e, 0x47]);  // "PNG"
+  assert.ok(png.length > 2000, `a PNG of ${png.length} bytes`);
+});
+
+test('invisible characters in stored text are shown marked, never applied', async () => {
+  await page.goto(`${server.base}/episodes/${fixture.hostile_episode}?turn=1`);
+  await until(async () => /^Turn 2 of/.test(await text('#turn-panel h2')), 'turn 2');
+  assert.equal(await text('#observation'), 'You see U+202EeulbU+202C light.');
+  assert.deepEqual(await page.locator('#observation .ctl').allTextContents(), ['U+202E', 'U+202C']);
+  assert.match(await text('p.error'), /^aborted: env said U\+202Edaer ot drahU\+202C and leftU\+200B$/);
+  // Nothing on the page applies a bidi override or hides a character.
+  const raw = await page.evaluate(() => /[\u202A-\u202E\u2066-\u2069\u200B-\u200F]/.test(document.body.innerText));
+  assert.equal(raw, false);
+  // The marked reason reads left to right: "daer" is drawn left of "drah".
+  const order = await page.locator('p.error').evaluate((el) => {
+    const range = document.createRange();
+    const node = [...el.childNodes].find((n) => n.nodeType === 3 && n.textContent.includes('daer'));
+    const at = (word) => {
+      const i = node.textContent.indexOf(word);
+      range.setStart(node, i);
+      range.setEnd(node, i + word.length);
+      return range.getBoundingClientRect().left;
+    };
+    return at('daer') < at('drah');
+  });
+  assert.equal(order, true);
+});
+
+test('every page at two sizes: nothing clipped, nothing overlapping; screenshots', async () => {
+  const pages = [
+    ['runs', '/', '#runs-table tbody tr'],
+    ['run', '/runs/1?compare=2', '#charts .chart canvas'],
+    ['episodes', '/episodes?run=1', '#episodes-table tbody tr'],
+    ['replay', `/episodes/${fixture.first_episode}`, '#turn-panel h2'],
+    ['group', `/runs/1/groups/${fixture.first_group}`, '#group-grid'],
+    ['envs', '/envs', '#env-list [data-env="household"]'],
+    ['methods', '/methods', '#method-list [data-method="gigpo"]'],
+  ];
+  for (const size of SIZES) {
+    const context = await browser.newContext({ viewport: size.viewport, deviceScaleFactor: size.deviceScaleFactor });
+    const p = await context.newPage();
+    const errors = [];
+    p.on('pageerror', (err) => errors.push(String(err)));
+    for (const [name, url, ready] of pages) {
+      await p.goto(`${server.base}${url}`);
+      await p.locator(ready).first().waitFor();
+      await p.waitForTimeout(150);  // charts draw after their data arrives
+      assert.deepEqual(await clipped(p), [], `${name} at ${size.name}`);
+      assert.deepEqual(await overlapping('#nav a, #app > *, .run-layout > *, #charts > .chart', p), [],
+                       `${name} at ${size.name}`);
+      if (SHOTS) {
+        fs.mkdirSync(path.join(SHOTS, size.name), { recursive: true });
+        await p.screenshot({ path: path.join(SHOTS, size.name, `${name}.png`) });
+      }
+    }
+    assert.deepEqual(errors, []);
+    await context.close();
+  }
 });
 
 test('episodes appear without a reload while the database is being written', async () => {

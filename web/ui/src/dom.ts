@@ -49,8 +49,34 @@ export function append(el: Node, children: Child[]): void {
     if (child === null || child === undefined || child === false) continue;
     if (Array.isArray(child)) append(el, child);
     else if (child instanceof Node) el.appendChild(child);
-    else el.appendChild(document.createTextNode(String(child)));
+    else appendText(el, String(child));
   }
+}
+
+// Characters that change how text around them is shown without being seen themselves: bidi
+// overrides, embeddings and isolates (U+202E shows an abort reason backwards), zero-width
+// characters, other C0/C1 controls (tab, newline and carriage return stay). Stored text is shown
+// with each of them as a marked glyph naming its code point, so it cannot rearrange what a
+// reader sees.
+const INVISIBLE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u00AD\u061C\u180E\u200B-\u200F\u2028-\u202E\u2060-\u206F\uFEFF\uFFF9-\uFFFB]/g;
+
+export function codePointLabel(c: string): string {
+  return `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+function appendText(el: Node, text: string): void {
+  INVISIBLE.lastIndex = 0;
+  let from = 0;
+  for (let m = INVISIBLE.exec(text); m; m = INVISIBLE.exec(text)) {
+    if (m.index > from) el.appendChild(document.createTextNode(text.slice(from, m.index)));
+    const mark = document.createElement('span');
+    mark.className = 'ctl';
+    mark.title = `invisible character ${codePointLabel(m[0])}`;
+    mark.appendChild(document.createTextNode(codePointLabel(m[0])));
+    el.appendChild(mark);
+    from = m.index + 1;
+  }
+  if (from < text.length) el.appendChild(document.createTextNode(from === 0 ? text : text.slice(from)));
 }
 
 export function clear(el: Element): void {

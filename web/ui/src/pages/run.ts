@@ -5,6 +5,7 @@ import { api, Run, RunDetail } from '../api';
 import { debounce, fmtNumber, fmtTime, h, hueOf, link, replaceChildren } from '../dom';
 import { subscribe } from '../live';
 import { setQuery } from '../router';
+import { INTEGER_STEPS, tickLabels } from '../ticks';
 import { errorBox, facts, isAbort, jsonBlock, loading, statusBadge } from './common';
 
 // The keys shown first: one of each group, the first alternative that the run has (success on
@@ -27,6 +28,43 @@ export function defaultKeys(keys: string[]): string[] {
     if (picked.length === 4) break;
   }
   return picked.length > 0 ? picked : keys.slice(0, 4);
+}
+
+// The figure `turnwise plot` draws for this key and these runs (GET /api/runs/{id}/chart.svg).
+function chartUrl(runId: number, key: string, runIds: number[]): string {
+  const q = new URLSearchParams({ keys: key });
+  const others = runIds.filter((id) => id !== runId);
+  if (others.length) q.set('compare', others.join(','));
+  return `/api/runs/${runId}/chart.svg?${q}`;
+}
+
+// The same SVG drawn onto a canvas at twice its size and downloaded as PNG.
+async function savePng(svgUrl: string, name: string) {
+  const svg = await (await fetch(svgUrl)).text();
+  const image = new Image();
+  let binary = '';
+  for (const byte of new TextEncoder().encode(svg)) binary += String.fromCharCode(byte);
+  image.src = `data:image/svg+xml;base64,${btoa(binary)}`;
+  await image.decode();
+  const canvas = document.createElement('canvas');
+  canvas.width = image.naturalWidth * 2;
+  canvas.height = image.naturalHeight * 2;
+  const ctx = canvas.getContext('2d')!;
+  ctx.fillStyle = '#fff';
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.drawImage(image, 0, 0, canvas.width, canvas.height);
+  const blob = await new Promise<Blob | null>((resolve) => canvas.toBlob(resolve, 'image/png'));
+  if (!blob) return;
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(blob);
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+function keep(box: HTMLElement, name: string, labels: string[]): string[] {
+  box.dataset[name] = JSON.stringify(labels);
+  return labels;
 }
 
 function runColor(index: number, runId: number): string {
@@ -80,7 +118,14 @@ export function runPage(root: HTMLElement, params: string[], query: URLSearchPar
           const byIter = new Map((series[key] ?? []).map((p) => [p[0], p[1]]));
           return xs.map((x) => byIter.get(x) ?? null);
         });
-        const box = h('div', { class: 'chart', 'data-key': key }, h('h3', null, key));
+        const svgUrl = chartUrl(runId, key, runIds);
+        const file = `${(detail.name || `run-${runId}`).replace(/[^\w.-]+/g, '_')}-${key.replace(/[^\w.-]+/g, '_')}`;
+        const box = h('div', { class: 'chart', 'data-key': key },
+            h('div', { class: 'chart-head' }, h('h3', null, key),
+                h('span', { class: 'chart-save' }, 'save ',
+                    h('a', { href: svgUrl, download: `${file}.svg`, class: 'save-svg' }, 'SVG'), ' ',
+                    h('button', { type: 'button', class: 'save-png link',
+                      onclick: () => savePng(svgUrl, `${file}.png`) }, 'PNG'))));
         chartsBox.appendChild(box);
         if (xs.length === 0) {
           box.appendChild(h('p', { class: 'empty' }, 'No points.'));
@@ -96,7 +141,13 @@ export function runPage(root: HTMLElement, params: string[], query: URLSearchPar
             box.dataset.xmin = String(u.scales.x.min);
             box.dataset.xmax = String(u.scales.x.max);
           }] },
-          axes: [{ label: 'iteration' }, {}],
+          // Iterations are integers: integer steps only. Labels as drawn are kept on the box
+          // (data-xticks / data-yticks) for people reading the DOM and for the browser tests.
+          axes: [
+            { label: 'iteration', incrs: INTEGER_STEPS, values: (_u: uPlot, splits: number[]) =>
+              keep(box, 'xticks', tickLabels(splits)) },
+            { values: (_u: uPlot, splits: number[]) => keep(box, 'yticks', tickLabels(splits)), size: 60 },
+          ],
           series: [{ label: 'iter' }, ...runIds.map((id, i) => ({
             label: names.get(id) ?? `run ${id}`, stroke: runColor(i, id), width: 2,
             spanGaps: true, points: { show: xs.length < 60 },
@@ -115,10 +166,24 @@ export function runPage(root: HTMLElement, params: string[], query: URLSearchPar
   const drawPicker = () => {
     const filter = h('input', { type: 'search', placeholder: 'Filter keys', 'aria-label': 'Filter metric keys' });
     const list = h('div', { class: 'keys', id: 'metric-keys' });
-    const fill = () => {
+    const shown = () => {
       const words = filter.value.toLowerCase().split(/\s+/).filter(Boolean);
-      replaceChildren(list, detail.metric_keys
-          .filter((k) => words.every((w) => k.toLowerCase().includes(w)))
+      return detail.metric_keys.filter((k) => words.every((w) => k.toLowerCase().includes(w)));
+    };
+    // All / none act on the keys the filter shows.
+    const pick = (on: boolean) => {
+      const keys = shown();
+      selected = on ? [...selected, ...keys.filter((k) => !selected.includes(k))]
+                    : selected.filter((k) => !keys.includes(k));
+      saveQuery();
+      fill();
+      drawCharts();
+    };
+    const actions = h('div', { class: 'key-actions' },
+        h('button', { type: 'button', id: 'keys-all', onclick: () => pick(true) }, 'All shown'),
+        h('button', { type: 'button', id: 'keys-none', onclick: () => pick(false) }, 'None'));
+    const fill = () => {
+      replaceChildren(list, shown()
           .map((key) => {
             const box = h('input', { type: 'checkbox', value: key, checked: selected.includes(key) });
             box.addEventListener('change', () => {
@@ -126,7 +191,7 @@ export function runPage(root: HTMLElement, params: string[], query: URLSearchPar
               saveQuery();
               drawCharts();
             });
-            return h('label', null, box, ' ', key);
+            return h('label', { title: key }, box, h('span', null, key));
           }));
     };
     filter.addEventListener('input', fill);
@@ -145,7 +210,7 @@ export function runPage(root: HTMLElement, params: string[], query: URLSearchPar
         }));
     replaceChildren(picker,
         h('details', { open: true }, h('summary', null, `Metric keys (${detail.metric_keys.length})`),
-            filter, list),
+            filter, actions, list),
         h('details', { open: compare.length > 0 }, h('summary', null, 'Overlay other runs'),
             others.length > 1 ? compareList : h('p', { class: 'muted' }, 'No other runs.')),
         h('p', { class: 'muted hint' }, 'Drag across a chart to zoom, double-click to reset.'));
