@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <memory>
 #include <numbers>
 #include <set>
@@ -151,6 +152,10 @@ ConfigSchema BuildSchema() {
          .help = "action_target admissible: weight of the label's own log-probability at the choice token (the "
                  "rest on the admissible set); a little keeps the start's choice near the behaviour policy's",
          .min = 0.0, .max = 1.0});
+  s.Add({.path = "train.action_balance_weight", .type = FieldType::kNumber, .default_value = 0.0,
+         .help = "action_target admissible: weight of a term pulling the batch's average choice among the "
+                 "admissible actions toward even, leaving each state's own choice free (use with label weight 0)",
+         .min = 0.0});
   s.Add({.path = "train.grad_clip", .type = FieldType::kNumber, .default_value = 1.0,
          .help = "gradient norm clip; 0 = off", .min = 0.0});
   s.Add({.path = "train.log_every", .type = FieldType::kInt, .default_value = 10,
@@ -610,8 +615,17 @@ PaddedSftBatch PadSftBatch(const std::vector<const SftExample*>& batch) {
 // `logp` ([B, len-1], the targets' log-probabilities) with each choice position's entry replaced
 // by (1 - label_weight) * log sum_c p(c) + label_weight * (the label's own), from `all`
 // ([B, len-1, V] log-probabilities).
+// The balance term of SftLoss over the choice positions `rows` of `set_logits` ([n, w] log-probs
+// of each choice's tokens, -inf at padding), which all offer the same `w_real` tokens.
+at::Tensor ChoiceBalance(const at::Tensor& set_logits, const std::vector<int64_t>& rows, int64_t w_real) {
+  at::Tensor index = at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(set_logits.device());
+  at::Tensor within = set_logits.index_select(0, index).narrow(1, 0, w_real).log_softmax(-1);
+  at::Tensor mean_q = within.exp().mean(0);
+  return -mean_q.log().mean() - std::log(static_cast<double>(w_real));
+}
+
 at::Tensor WithChoiceTargets(const at::Tensor& all, const at::Tensor& logp, const PaddedSftBatch& p,
-                             double label_weight) {
+                             double label_weight, double balance_weight, at::Tensor* balance) {
   size_t width = 0;
   for (const auto& c : p.choice_tokens) width = std::max(width, c.size());
   const auto n = static_cast<int64_t>(p.choice_at.size());
@@ -628,11 +642,23 @@ at::Tensor WithChoiceTargets(const at::Tensor& all, const at::Tensor& logp, cons
   at::Tensor at_t = at::tensor(p.choice_at, at::TensorOptions().dtype(at::kLong)).to(dev);
   at::Tensor tok_t = at::tensor(tokens, at::TensorOptions().dtype(at::kLong)).view({n, w}).to(dev);
   at::Tensor pad_t = at::tensor(pad, at::TensorOptions().dtype(at::kByte)).to(at::kBool).view({n, w}).to(dev);
-  at::Tensor set_logp = all.reshape({p.rows * (p.len - 1), -1})
-                            .index_select(0, at_t)
-                            .gather(-1, tok_t)
-                            .masked_fill(pad_t, -std::numeric_limits<float>::infinity())
-                            .logsumexp(-1);
+  at::Tensor set_each = all.reshape({p.rows * (p.len - 1), -1})
+                           .index_select(0, at_t)
+                           .gather(-1, tok_t)
+                           .masked_fill(pad_t, -std::numeric_limits<float>::infinity());
+  at::Tensor set_logp = set_each.logsumexp(-1);
+  if (balance_weight > 0 && balance) {
+    std::map<std::vector<int32_t>, std::vector<int64_t>> same_tokens;
+    for (size_t i = 0; i < p.choice_tokens.size(); ++i) {
+      same_tokens[p.choice_tokens[i]].push_back(static_cast<int64_t>(i));
+    }
+    *balance = at::zeros({}, set_each.options());
+    for (const auto& [choice, rows] : same_tokens) {
+      if (choice.size() < 2) continue;
+      *balance = *balance + ChoiceBalance(set_each, rows, static_cast<int64_t>(choice.size())) *
+                                (static_cast<double>(rows.size()) / static_cast<double>(n));
+    }
+  }
   at::Tensor flat = logp.reshape({-1});
   at::Tensor label_logp = flat.index_select(0, at_t);
   return flat.index_put({at_t}, (1.0 - label_weight) * set_logp + label_weight * label_logp).view(logp.sizes());
@@ -641,7 +667,7 @@ at::Tensor WithChoiceTargets(const at::Tensor& all, const at::Tensor& logp, cons
 }  // namespace
 
 SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExample*>& batch,
-                     double prompt_weight, double label_weight) {
+                     double prompt_weight, double label_weight, double balance_weight) {
   int64_t total = 0;
   for (const SftExample* e : batch) total += e->length();
   if (prompt_weight <= 0 && !HasChoices(batch)) return ResponseOnlyLoss(model, batch, total);
@@ -658,11 +684,14 @@ SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExampl
   at::Tensor hidden = model.ForwardHidden(ids_t).narrow(1, 0, len - 1);
   at::Tensor all = at::log_softmax(model.Logits(hidden).to(at::kFloat), -1);  // [B, len-1, V]
   at::Tensor logp = all.gather(-1, target_t.unsqueeze(-1)).squeeze(-1);    // [B, len-1]
-  if (!p.choice_at.empty()) logp = WithChoiceTargets(all, logp, p, label_weight);
+  at::Tensor balance;
+  if (!p.choice_at.empty()) logp = WithChoiceTargets(all, logp, p, label_weight, balance_weight, &balance);
   at::Tensor n_resp = resp_t.sum(), n_prompt = prompt_t.sum();
   at::Tensor response_nll = -(logp * resp_t).sum() / n_resp.clamp_min(1.0);
   at::Tensor prompt_nll = -(logp * prompt_t).sum() / n_prompt.clamp_min(1.0);
-  return {response_nll + prompt_weight * prompt_nll, response_nll.item<double>(),
+  at::Tensor loss = response_nll + prompt_weight * prompt_nll;
+  if (balance.defined()) loss = loss + balance_weight * balance;
+  return {loss, response_nll.item<double>(),
           static_cast<int64_t>(n_resp.item<float>()), total};
 }
 
@@ -857,6 +886,7 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
   const double clip = tc["grad_clip"].get<double>();
   const double prompt_weight = tc["prompt_loss_weight"].get<double>();
   const double label_weight = tc["action_label_weight"].get<double>();
+  const double balance_weight = tc["action_balance_weight"].get<double>();
   const int64_t log_every = tc["log_every"].get<int64_t>();
   const int64_t ckpt_every = tc["checkpoint_every"].get<int64_t>();
   const double max_seconds = tc["max_seconds"].get<double>();
@@ -908,7 +938,7 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
     double grad_norm = 0;
     try {
       optimizer.zero_grad();
-      SftBatchLoss l = SftLoss(*model, batch, prompt_weight, label_weight);
+      SftBatchLoss l = SftLoss(*model, batch, prompt_weight, label_weight, balance_weight);
       l.loss.backward();
       grad_norm = clip > 0 ? torch::nn::utils::clip_grad_norm_(model->parameters(), clip)
                            : torch::nn::utils::clip_grad_norm_(model->parameters(), 1e30);

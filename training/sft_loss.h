@@ -31,8 +31,14 @@ struct SftBatchLoss {
 // reading prompts.
 // At a turn's choice position (SftExample::choices) the response term is
 // (1 - label_weight) * log sum_{c in choice} p(c) + label_weight * log p(label).
+// With balance_weight b > 0 the loss adds b × the balance term: over the batch's choice positions
+// that offer the same tokens, q̄ = the mean of the distributions within the choice
+// (p(c) / sum p), and the term is -mean_c log q̄(c) - log |choice| (0 when q̄ is uniform). It pulls
+// the average preference among the actions toward even, and leaves each state's own preference
+// free — random labels instead make every state's choice uniform, which teaches the model to
+// ignore the observation.
 SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExample*>& batch,
-                     double prompt_weight = 0.0, double label_weight = 0.0);
+                     double prompt_weight = 0.0, double label_weight = 0.0, double balance_weight = 0.0);
 
 }  // namespace turnwise
 

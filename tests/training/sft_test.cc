@@ -337,6 +337,42 @@ TEST(SftLoss, ChoicePositionTrainsTheAdmissibleSet) {
   EXPECT_EQ(SftLoss(*model, {&e}).response_tokens, 0);
 }
 
+// The balance term: over choice positions offering the same tokens, -mean_c log(mean over
+// positions of p(c) / sum p) - log |choice|, added with its weight; hand-computed from the forward
+// passes of two examples. 0 for a batch whose average choice is even; positions offering other
+// tokens form their own group.
+TEST(SftLoss, BalancePullsTheAverageChoiceTowardEven) {
+  TransformerLM model(testing_util::Qwen2Config());
+  testing_util::RandomizeWeights(*model, 6);
+  SftExample a = SftExample::Turn({1, 2, 3}, {4, 5, 6});
+  SftExample b = SftExample::Turn({7, 2, 8}, {4, 9, 6});
+  a.choices = {ActionChoice{.position = 1, .tokens = {5, 9, 11}}};
+  b.choices = {ActionChoice{.position = 1, .tokens = {5, 9, 11}}};
+  at::NoGradGuard no_grad;
+  auto logp_of = [&](std::vector<int64_t> ids) {
+    return at::log_softmax(model->forward(at::tensor(ids, at::kLong).view({1, -1})), -1)[0];
+  };
+  const at::Tensor la = logp_of({1, 2, 3, 4, 5, 6}), lb = logp_of({7, 2, 8, 4, 9, 6});
+  auto within = [](const at::Tensor& l, int c) {
+    const double z = std::exp(l[3][5].item<double>()) + std::exp(l[3][9].item<double>()) + std::exp(l[3][11].item<double>());
+    return std::exp(l[3][c].item<double>()) / z;
+  };
+  double expected = -std::log(3.0);
+  for (int c : {5, 9, 11}) expected -= std::log((within(la, c) + within(lb, c)) / 2.0) / 3.0;
+  ASSERT_GT(expected, 1e-4) << "random weights give an uneven average choice";
+  const double without = SftLoss(*model, {&a, &b}).loss.item<double>();
+  EXPECT_NEAR(SftLoss(*model, {&a, &b}, 0.0, 0.0, 2.0).loss.item<double>(), without + 2.0 * expected, 1e-5);
+  // Another token set is its own group: alone, one position's average is itself.
+  b.choices = {ActionChoice{.position = 1, .tokens = {9, 12}}};
+  double a_alone = -std::log(3.0);
+  for (int c : {5, 9, 11}) a_alone -= std::log(within(la, c)) / 3.0;
+  const double zb = std::exp(lb[3][9].item<double>()) + std::exp(lb[3][12].item<double>());
+  double b_alone = -std::log(2.0);
+  for (int c : {9, 12}) b_alone -= std::log(std::exp(lb[3][c].item<double>()) / zb) / 2.0;
+  const double split = SftLoss(*model, {&a, &b}).loss.item<double>();
+  EXPECT_NEAR(SftLoss(*model, {&a, &b}, 0.0, 0.0, 1.0).loss.item<double>(), split + 0.5 * a_alone + 0.5 * b_alone, 1e-5);
+}
+
 // FindActionChoice on FrozenLake's targets: the four action words share "<think></think><action>"
 // and part where the action begins; an action-dependent think text ("verb") has no common point.
 TEST(SftTargets, ActionChoiceIsWhereTheAdmissibleTargetsPart) {
