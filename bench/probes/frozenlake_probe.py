@@ -11,6 +11,7 @@ random labels (what a format-only SFT start does to the action head).
 
   apt-get install python3-torch
   python3 bench/probes/frozenlake_probe.py --updates 150 [--pretrain 300] [--prefix 200]
+      [--describe none|coordinates|relative] [--step-groups 1 [--gamma 0.95]] [--norm]
 
 Prints held-out success (300 maps, sampled moves) every 25 updates.
 """
@@ -50,14 +51,34 @@ def make_map(rng):
             return board, start
 
 
+# The frozenlake env's `describe` line as tokens after the grid (the same information, no words):
+# "coordinates" = the player's row and column, a goal marker, the goal's row and column (ids
+# 27..31); "relative" = the goal's row and column offset (32..38, 48..54) and, for each move, hole
+# there or not (40..47).
+DESCRIBE = "none"
+DIGIT = 27
+
+
 def encode(board, pos, prefix):
     tokens = [FILLER + i % 20 for i in range(prefix)]
+    if DESCRIBE == "relative":
+        goal = [(r, c) for r in range(N) for c in range(N) if board[r][c] == "G"][0]
+        holes = []
+        for dr, dc in MOVES:
+            r, c = pos[0] + dr, pos[1] + dc
+            holes.append(40 + 2 * len(holes) + int(0 <= r < N and 0 <= c < N and board[r][c] == "H"))
+        tail = [32 + goal[0] - pos[0] + 3, 48 + goal[1] - pos[1] + 3] + holes
+    elif DESCRIBE == "coordinates":
+        goal = [(r, c) for r in range(N) for c in range(N) if board[r][c] == "G"][0]
+        tail = [DIGIT + pos[0], DIGIT + pos[1], 31, DIGIT + goal[0], DIGIT + goal[1]]
+    else:
+        tail = []
     for r in range(N):
         for c in range(N):
             cell = board[r][c]
             tokens.append(CELL["P"] if (r, c) == pos else CELL["O" if cell == "H" else "G" if cell == "G" else "_"])
         tokens.append(ROW_END)
-    return tokens + [ACT]
+    return tokens + tail + [ACT]
 
 
 def rotate(x):
@@ -90,7 +111,7 @@ class Block(nn.Module):
 class Policy(nn.Module):
     def __init__(self, d=96, layers=3, heads=4):
         super().__init__()
-        self.embed = nn.Embedding(32, d)
+        self.embed = nn.Embedding(64, d)
         self.blocks = nn.ModuleList([Block(d, heads) for _ in range(layers)])
         self.norm, self.head = nn.LayerNorm(d), nn.Linear(d, 4)
 
@@ -129,7 +150,16 @@ def main():
     ap.add_argument("--prefix", type=int, default=0, help="filler tokens before the grid (a prompt's length)")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--describe", choices=["none", "coordinates", "relative"], default="none",
+                    help="the env's describe line, as tokens after the grid")
+    ap.add_argument("--step-groups", type=float, default=0.0,
+                    help="weight of GiGPO-style step groups: discounted return minus the mean over the "
+                         "group's visits of the same state (0: outcome advantage only)")
+    ap.add_argument("--gamma", type=float, default=0.95, help="discount of the step-group returns")
+    ap.add_argument("--norm", action="store_true", help="divide advantages by their group's std")
     args = ap.parse_args()
+    global DESCRIBE
+    DESCRIBE = args.describe
     torch.set_num_threads(2)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
@@ -160,11 +190,25 @@ def main():
         for g in range(8):
             group = episodes[g * 8:(g + 1) * 8]
             mean = sum(e["won"] for e in group) / 8
+            std = (sum((e["won"] - mean) ** 2 for e in group) / 7) ** 0.5
+            scale = 1.0 / (std + 1e-6) if args.norm else 1.0
+            anchors = collections.defaultdict(list)
             for e in group:
-                for s, m in zip(e["states"], e["moves"]):
+                n = len(e["moves"])
+                e["ret"] = [float(e["won"]) * args.gamma ** (n - 1 - t) for t in range(n)]
+                for t, s in enumerate(e["states"]):
+                    anchors[tuple(s)].append(e["ret"][t])
+            for e in group:
+                for t, (s, m) in enumerate(zip(e["states"], e["moves"])):
                     states.append(s)
                     moves.append(m)
-                    weights.append(e["won"] - mean)
+                    peers = anchors[tuple(s)]
+                    step = 0.0
+                    if len(peers) > 1:
+                        pm = sum(peers) / len(peers)
+                        ps = (sum((x - pm) ** 2 for x in peers) / (len(peers) - 1)) ** 0.5
+                        step = (e["ret"][t] - pm) / (ps + 1e-6) if args.norm else e["ret"][t] - pm
+                    weights.append((e["won"] - mean) * scale + args.step_groups * step)
         logp = F.log_softmax(model(torch.tensor(states)), -1).gather(1, torch.tensor(moves)[:, None]).squeeze(1)
         loss = -(logp * torch.tensor(weights)).sum() / len(episodes)
         opt.zero_grad()
