@@ -218,7 +218,11 @@ ProjectedAction ProjectAction(const std::string& response,
   if (has_action) {
     p.action = std::string(Trim(lower.substr(open + 8, close - open - 8)));
   } else {
-    p.action = lower.size() > 30 ? lower.substr(lower.size() - 30) : lower;
+    // The last 30 bytes, started at a character boundary (never inside a UTF-8 sequence: the
+    // store and every JSON answer would carry the broken character).
+    size_t from = lower.size() > 30 ? lower.size() - 30 : 0;
+    while (from > 0 && from < lower.size() && (static_cast<unsigned char>(lower[from]) & 0xC0) == 0x80) ++from;
+    p.action = lower.substr(from);
   }
   bool has_think = lower.find("<think>") != std::string::npos &&
                    lower.find("</think>") != std::string::npos;

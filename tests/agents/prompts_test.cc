@@ -91,6 +91,11 @@ TEST(Prompts, ProjectionFollowsVerlAgentRules) {
   auto no_tags = ProjectAction("I would like to go somewhere near the big desk 1 now", admissible);
   EXPECT_EQ(no_tags.action, "ewhere near the big desk 1 now");
   EXPECT_EQ(no_tags.action.size(), 30u);
+  // The 30-byte cut never splits a character: "é" (2 bytes) straddling the cut is left out.
+  auto accented = ProjectAction("\xc3\xa9\xc3\xa9<think></think><action>up</", admissible);
+  EXPECT_EQ(accented.action, "\xc3\xa9<think></think><action>up</");
+  auto euro = ProjectAction("\xe2\x82\xac<think></think><action>up</x", admissible);  // 31 bytes
+  EXPECT_EQ(euro.action, "<think></think><action>up</x") << "not the last two bytes of the euro sign";
   EXPECT_FALSE(no_tags.format_valid);
   EXPECT_FALSE(no_tags.admissible);
   auto unknown = ProjectAction("<think>x</think><action>dance</action>", admissible);
