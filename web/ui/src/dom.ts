@@ -31,6 +31,7 @@ export function h<K extends keyof HTMLElementTagNameMap>(
         throw new Error(`unsafe ${key}`);
       }
       if (key === 'class') el.className = String(value);
+      else if (lower === 'title') el.setAttribute(key, visibleCodes(String(value)));
       else el.setAttribute(key, value === true ? '' : String(value));
     }
   }
@@ -62,6 +63,12 @@ const INVISIBLE = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F\u00AD\u0
 
 export function codePointLabel(c: string): string {
   return `U+${c.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
+}
+
+// For attribute text (tooltips), where no element can mark them: each invisible character as
+// "⟨U+202E⟩".
+export function visibleCodes(text: string): string {
+  return text.replace(INVISIBLE, (c) => `⟨${codePointLabel(c)}⟩`);
 }
 
 function appendText(el: Node, text: string): void {

@@ -48,7 +48,7 @@ export function replayPage(root: HTMLElement, params: string[], query: URLSearch
       const span = h('span', { class: `tok${text === null ? ' unknown' : ''}${intensity === null ? ' noval' : ''}`,
         title: desc, 'data-index': i }, tokenLabel(text, id));
       if (intensity !== null) span.style.backgroundColor = shadeColor(intensity);
-      span.addEventListener('mouseenter', () => { inspector.textContent = `#${i} · ${desc}`; });
+      span.addEventListener('mouseenter', () => replaceChildren(inspector, `#${i} · ${desc}`));
       return span;
     });
     const toggle = h('div', { class: 'toggle', role: 'group', 'aria-label': 'Shade tokens by' },
