@@ -13,7 +13,10 @@ random labels (what a format-only SFT start does to the action head).
   python3 bench/probes/frozenlake_probe.py --updates 150 [--pretrain 300] [--prefix 200]
       [--describe none|coordinates|relative] [--step-groups 1 [--gamma 0.95]] [--norm]
 
-Prints held-out success (300 maps, sampled moves) every 25 updates.
+Prints held-out success (300 maps, sampled moves) every 25 updates, and how far each update
+moved the policy (mean KL(before || after) over the update's own states, averaged over the last 25
+updates). The LM trainer's loss/approx_kl is a different average: per response token (the
+format tokens included), between the minibatch steps of one iteration.
 """
 import argparse
 import collections
@@ -184,6 +187,7 @@ def main():
         return sum(e["won"] for e in play(model, held_out, 1, args.prefix)) / len(held_out)
 
     print(f"updates 0 episodes 0 held-out success {success():.3f}", flush=True)
+    kls = []
     for update in range(1, args.updates + 1):
         episodes = play(model, [make_map(rng) for _ in range(8)], 8, args.prefix)
         states, moves, weights = [], [], []
@@ -209,12 +213,19 @@ def main():
                         ps = (sum((x - pm) ** 2 for x in peers) / (len(peers) - 1)) ** 0.5
                         step = (e["ret"][t] - pm) / (ps + 1e-6) if args.norm else e["ret"][t] - pm
                     weights.append((e["won"] - mean) * scale + args.step_groups * step)
-        logp = F.log_softmax(model(torch.tensor(states)), -1).gather(1, torch.tensor(moves)[:, None]).squeeze(1)
+        batch = torch.tensor(states)
+        with torch.no_grad():
+            before = F.log_softmax(model(batch), -1)
+        logp = F.log_softmax(model(batch), -1).gather(1, torch.tensor(moves)[:, None]).squeeze(1)
         loss = -(logp * torch.tensor(weights)).sum() / len(episodes)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        with torch.no_grad():
+            after = F.log_softmax(model(batch), -1)
+            kls.append(float((before.exp() * (before - after)).sum(-1).mean()))
         if update % 25 == 0:
+            print(f"mean KL per update over the last 25: {sum(kls[-25:]) / 25:.2e}", flush=True)
             print(f"updates {update} episodes {update * 64} held-out success {success():.3f}", flush=True)
 
 
