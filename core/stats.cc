@@ -17,4 +17,16 @@ double BinomialStandardError(double rate, int64_t n) {
   return std::sqrt(std::max(0.0, rate * (1.0 - rate)) / static_cast<double>(n));
 }
 
+MeanAndError MeanWithStandardError(const std::vector<double>& samples) {
+  MeanAndError out;
+  if (samples.empty()) return out;
+  const double n = static_cast<double>(samples.size());
+  for (double v : samples) out.mean += v / n;
+  if (samples.size() < 2) return out;
+  double squares = 0;
+  for (double v : samples) squares += (v - out.mean) * (v - out.mean);
+  out.standard_error = std::sqrt(squares / (n - 1) / n);
+  return out;
+}
+
 }  // namespace turnwise

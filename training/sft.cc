@@ -612,20 +612,9 @@ PaddedSftBatch PadSftBatch(const std::vector<const SftExample*>& batch) {
   return p;
 }
 
-// `logp` ([B, len-1], the targets' log-probabilities) with each choice position's entry replaced
-// by (1 - label_weight) * log sum_c p(c) + label_weight * (the label's own), from `all`
-// ([B, len-1, V] log-probabilities).
-// The balance term of SftLoss over the choice positions `rows` of `set_logits` ([n, w] log-probs
-// of each choice's tokens, -inf at padding), which all offer the same `w_real` tokens.
-at::Tensor ChoiceBalance(const at::Tensor& set_logits, const std::vector<int64_t>& rows, int64_t w_real) {
-  at::Tensor index = at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(set_logits.device());
-  at::Tensor within = set_logits.index_select(0, index).narrow(1, 0, w_real).log_softmax(-1);
-  at::Tensor mean_q = within.exp().mean(0);
-  return -mean_q.log().mean() - std::log(static_cast<double>(w_real));
-}
-
-at::Tensor WithChoiceTargets(const at::Tensor& all, const at::Tensor& logp, const PaddedSftBatch& p,
-                             double label_weight, double balance_weight, at::Tensor* balance) {
+// The log-probabilities of each choice position's tokens, [n choices, widest choice], -inf where
+// a choice has fewer tokens; `all` is [B, len-1, V].
+at::Tensor ChoiceTokenLogProbs(const at::Tensor& all, const PaddedSftBatch& p) {
   size_t width = 0;
   for (const auto& c : p.choice_tokens) width = std::max(width, c.size());
   const auto n = static_cast<int64_t>(p.choice_at.size());
@@ -637,31 +626,44 @@ at::Tensor WithChoiceTargets(const at::Tensor& all, const at::Tensor& logp, cons
       pad[i * width + j] = 0;
     }
   }
-  const at::Device dev = logp.device();
+  const at::Device dev = all.device();
   const auto w = static_cast<int64_t>(width);
   at::Tensor at_t = at::tensor(p.choice_at, at::TensorOptions().dtype(at::kLong)).to(dev);
   at::Tensor tok_t = at::tensor(tokens, at::TensorOptions().dtype(at::kLong)).view({n, w}).to(dev);
   at::Tensor pad_t = at::tensor(pad, at::TensorOptions().dtype(at::kByte)).to(at::kBool).view({n, w}).to(dev);
-  at::Tensor set_each = all.reshape({p.rows * (p.len - 1), -1})
-                           .index_select(0, at_t)
-                           .gather(-1, tok_t)
-                           .masked_fill(pad_t, -std::numeric_limits<float>::infinity());
-  at::Tensor set_logp = set_each.logsumexp(-1);
-  if (balance_weight > 0 && balance) {
-    std::map<std::vector<int32_t>, std::vector<int64_t>> same_tokens;
-    for (size_t i = 0; i < p.choice_tokens.size(); ++i) {
-      same_tokens[p.choice_tokens[i]].push_back(static_cast<int64_t>(i));
-    }
-    *balance = at::zeros({}, set_each.options());
-    for (const auto& [choice, rows] : same_tokens) {
-      if (choice.size() < 2) continue;
-      *balance = *balance + ChoiceBalance(set_each, rows, static_cast<int64_t>(choice.size())) *
-                                (static_cast<double>(rows.size()) / static_cast<double>(n));
-    }
-  }
+  return all.reshape({p.rows * (p.len - 1), -1})
+      .index_select(0, at_t)
+      .gather(-1, tok_t)
+      .masked_fill(pad_t, -std::numeric_limits<float>::infinity());
+}
+
+// `logp` ([B, len-1], the targets' log-probabilities) with each choice position's entry replaced
+// by (1 - label_weight) * log sum_c p(c) + label_weight * (the label's own).
+at::Tensor WithChoiceTargets(const at::Tensor& choice_logp, const at::Tensor& logp, const PaddedSftBatch& p,
+                             double label_weight) {
+  at::Tensor at_t = at::tensor(p.choice_at, at::TensorOptions().dtype(at::kLong)).to(logp.device());
   at::Tensor flat = logp.reshape({-1});
   at::Tensor label_logp = flat.index_select(0, at_t);
-  return flat.index_put({at_t}, (1.0 - label_weight) * set_logp + label_weight * label_logp).view(logp.sizes());
+  return flat.index_put({at_t}, (1.0 - label_weight) * choice_logp.logsumexp(-1) + label_weight * label_logp)
+      .view(logp.sizes());
+}
+
+// SftLoss's balance term: per group of choice positions offering the same tokens,
+// -mean_c log q̄(c) - log |choice| with q̄ the group's mean distribution within the choice,
+// weighted by the group's share of the positions.
+at::Tensor ChoiceBalance(const at::Tensor& choice_logp, const PaddedSftBatch& p) {
+  std::map<std::vector<int32_t>, std::vector<int64_t>> same_tokens;
+  for (size_t i = 0; i < p.choice_tokens.size(); ++i) same_tokens[p.choice_tokens[i]].push_back(static_cast<int64_t>(i));
+  const double n = static_cast<double>(p.choice_tokens.size());
+  at::Tensor balance = at::zeros({}, choice_logp.options());
+  for (const auto& [choice, rows] : same_tokens) {
+    const auto w = static_cast<int64_t>(choice.size());
+    if (w < 2) continue;
+    at::Tensor index = at::tensor(rows, at::TensorOptions().dtype(at::kLong)).to(choice_logp.device());
+    at::Tensor mean_q = choice_logp.index_select(0, index).narrow(1, 0, w).log_softmax(-1).exp().mean(0);
+    balance = balance + (-mean_q.log().mean() - std::log(static_cast<double>(w))) * (static_cast<double>(rows.size()) / n);
+  }
+  return balance;
 }
 
 }  // namespace
@@ -685,7 +687,11 @@ SftBatchLoss SftLoss(TransformerLMImpl& model, const std::vector<const SftExampl
   at::Tensor all = at::log_softmax(model.Logits(hidden).to(at::kFloat), -1);  // [B, len-1, V]
   at::Tensor logp = all.gather(-1, target_t.unsqueeze(-1)).squeeze(-1);    // [B, len-1]
   at::Tensor balance;
-  if (!p.choice_at.empty()) logp = WithChoiceTargets(all, logp, p, label_weight, balance_weight, &balance);
+  if (!p.choice_at.empty()) {
+    const at::Tensor choice_logp = ChoiceTokenLogProbs(all, p);
+    logp = WithChoiceTargets(choice_logp, logp, p, label_weight);
+    if (balance_weight > 0) balance = ChoiceBalance(choice_logp, p);
+  }
   at::Tensor n_resp = resp_t.sum(), n_prompt = prompt_t.sum();
   at::Tensor response_nll = -(logp * resp_t).sum() / n_resp.clamp_min(1.0);
   at::Tensor prompt_nll = -(logp * prompt_t).sum() / n_prompt.clamp_min(1.0);

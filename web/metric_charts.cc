@@ -1,10 +1,10 @@
 #include "web/metric_charts.h"
 
-#include <cmath>
 #include <iterator>
 #include <map>
 
 #include "core/error.h"
+#include "core/stats.h"
 #include "core/text.h"
 
 namespace turnwise {
@@ -53,20 +53,12 @@ ChartSeries Aggregate(TrajectoryStore& store, const CurveGroup& g, const std::st
   s.label = g.label;
   for (const auto& [iter, values] : ys) {
     if (values.size() != g.runs.size()) continue;  // every run must have reached it
-    const double n = static_cast<double>(values.size());
-    double mean = 0, x = 0;
-    for (size_t i = 0; i < values.size(); ++i) {
-      mean += values[i] / n;
-      x += xs[iter][i] / n;
-    }
-    double var = 0;
-    for (double v : values) var += (v - mean) * (v - mean);
-    const double se = values.size() > 1 ? std::sqrt(var / (n - 1) / n) : 0.0;
-    s.x.push_back(x);
-    s.y.push_back(mean);
+    const MeanAndError y = MeanWithStandardError(values);
+    s.x.push_back(MeanWithStandardError(xs[iter]).mean);
+    s.y.push_back(y.mean);
     if (g.runs.size() > 1) {
-      s.lower.push_back(mean - se);
-      s.upper.push_back(mean + se);
+      s.lower.push_back(y.mean - y.standard_error);
+      s.upper.push_back(y.mean + y.standard_error);
     }
   }
   return s;
