@@ -36,6 +36,8 @@ ConfigSchema LmPolicyOptions::Schema() {
          .help = "turns of history in the prompt: k, 0 none, -1 all", .min = -1.0});
   s.Add({.path = "restate_task", .type = FieldType::kBool, .default_value = false,
          .help = "repeat the task after the admissible actions (as the model was trained)"});
+  s.Add({.path = "compact_prompt", .type = FieldType::kBool, .default_value = false,
+         .help = "the observation and admissible actions only, no system message (as the model was trained)"});
   s.Add({.path = "threads", .type = FieldType::kInt, .default_value = 0,
          .help = "LibTorch intra-op threads while acting; 0 = leave as is", .min = 0.0});
   s.Add({.path = "seed", .type = FieldType::kInt, .default_value = 0,
@@ -69,6 +71,7 @@ LmPolicyOptions LmPolicyOptions::FromJson(const Json& config) {
   o.max_new_tokens = c["max_new_tokens"].get<int64_t>();
   o.history_length = c["history_length"].get<int>();
   o.restate_task = c["restate_task"].get<bool>();
+  o.compact_prompt = c["compact_prompt"].get<bool>();
   o.threads = c["threads"].get<int>();
   o.seed = c["seed"].get<uint64_t>();
   o.layout = c["layout"].get<std::string>();
@@ -82,7 +85,7 @@ Json LmPolicyOptions::ToJson() const {
   return {{"checkpoint", checkpoint},         {"temperature", temperature},
           {"top_p", top_p},                   {"top_k", top_k},
           {"max_new_tokens", max_new_tokens}, {"history_length", history_length},
-          {"restate_task", restate_task},
+          {"restate_task", restate_task},      {"compact_prompt", compact_prompt},
           {"threads", threads},               {"seed", seed},
           {"layout", layout},                 {"max_context_tokens", max_context_tokens},
           {"device", device},                 {"dtype", dtype}};
@@ -101,7 +104,8 @@ std::string RenderUserPrompt(const PolicyInput& input, const PromptOptions& opti
                           input.step->observation.text, input.step->admissible_actions, options);
 }
 
-std::vector<int32_t> BuildPromptTokens(const Tokenizer& tokenizer, const std::string& user_message) {
+std::vector<int32_t> BuildPromptTokens(const Tokenizer& tokenizer, const std::string& user_message,
+                                       bool system_message) {
   const int32_t start = tokenizer.RequireTokenId(kChatMLStart);
   const int32_t end = tokenizer.RequireTokenId(kChatMLEnd);
   std::vector<int32_t> ids;
@@ -112,7 +116,7 @@ std::vector<int32_t> BuildPromptTokens(const Tokenizer& tokenizer, const std::st
     ids.push_back(end);
     tokenizer.EncodeAppend("\n", &ids, kPlainText);
   };
-  message("system", LmSystemMessage());
+  if (system_message) message("system", LmSystemMessage());
   message("user", user_message);
   ids.push_back(start);
   tokenizer.EncodeAppend("assistant\n", &ids, kPlainText);
@@ -121,7 +125,7 @@ std::vector<int32_t> BuildPromptTokens(const Tokenizer& tokenizer, const std::st
 
 std::vector<int32_t> BuildPromptTokens(const Tokenizer& tokenizer, const PolicyInput& input,
                                        const PromptOptions& options) {
-  return BuildPromptTokens(tokenizer, RenderUserPrompt(input, options));
+  return BuildPromptTokens(tokenizer, RenderUserPrompt(input, options), !options.compact);
 }
 
 std::vector<int32_t> BuildFollowUpTokens(const Tokenizer& tokenizer, const std::string& user_message,
@@ -147,7 +151,7 @@ std::vector<int32_t> BuildTurnContext(const Tokenizer& tokenizer, const PolicyIn
   if (input.step == nullptr) throw InvalidArgument("policy lm: input without a step");
   if (input.history.empty()) {
     *user_message = RenderUserPrompt(input, options);
-    return BuildPromptTokens(tokenizer, *user_message);
+    return BuildPromptTokens(tokenizer, *user_message, !options.compact);
   }
   *user_message = RenderFollowUpPrompt(input.env_name, input.task, static_cast<int>(input.history.size()),
                                        input.step->observation.text, input.step->admissible_actions, options);
@@ -208,6 +212,7 @@ PromptOptions LmPolicy::prompt_options() const {
   PromptOptions p;
   p.history_length = options_.history_length;
   p.restate_task = options_.restate_task;
+  p.compact = options_.compact_prompt;
   return p;
 }
 
@@ -260,7 +265,7 @@ std::vector<PolicyOutput> LmPolicy::ActSteps(const std::vector<PolicyInput>& bat
   SamplingParams params = sampling_params();
   for (size_t i = 0; i < batch.size(); ++i) {
     out[i].prompt = RenderUserPrompt(batch[i], prompt);
-    out[i].prompt_tokens = BuildPromptTokens(*tokenizer_, out[i].prompt);
+    out[i].prompt_tokens = BuildPromptTokens(*tokenizer_, out[i].prompt, !prompt.compact);
     prompts.push_back(out[i].prompt_tokens);
     params.row_seeds.push_back(HashCombine(options_.seed, batch[i].seed));
   }

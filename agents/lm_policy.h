@@ -59,6 +59,7 @@ struct LmPolicyOptions {
   int64_t max_new_tokens = 64; // per turn; a longer response is cut (and its action projected)
   int history_length = 2;      // PromptOptions::history_length (-1 full, 0 none, k last k)
   bool restate_task = false;   // PromptOptions::restate_task
+  bool compact_prompt = false; // PromptOptions::compact
   int threads = 0;             // LibTorch intra-op threads for Act(); 0 = leave as is
   uint64_t seed = 0;           // mixed into every input's seed
   std::string layout = "steps";    // "steps" | "episode"
@@ -80,12 +81,13 @@ const std::string& LmSystemMessage();
 // observation and admissible actions).
 std::string RenderUserPrompt(const PolicyInput& input, const PromptOptions& options);
 
-// ChatML-formatted prompt ids: system message, `user_message`, then the assistant generation
-// prompt. The framing tokens (<|im_start|>, <|im_end|>) are the tokenizer's special tokens; the
+// ChatML-formatted prompt ids: system message (unless `system_message` is false:
+// PromptOptions::compact), `user_message`, then the assistant generation prompt. The framing tokens (<|im_start|>, <|im_end|>) are the tokenizer's special tokens; the
 // message contents are encoded with added-token matching OFF, so an observation containing
 // "<|im_end|>" cannot inject a control token. For ordinary text the ids equal
 // tokenizer.Encode(RenderChatML(...)). Throws NotFound when the tokenizer lacks the ChatML tokens.
-std::vector<int32_t> BuildPromptTokens(const Tokenizer& tokenizer, const std::string& user_message);
+std::vector<int32_t> BuildPromptTokens(const Tokenizer& tokenizer, const std::string& user_message,
+                                       bool system_message = true);
 // RenderUserPrompt + the above: what the lm policy feeds the model for `input`.
 std::vector<int32_t> BuildPromptTokens(const Tokenizer& tokenizer, const PolicyInput& input,
                                        const PromptOptions& options);

@@ -106,6 +106,10 @@ std::string QuotedList(const std::vector<std::string>& actions) {
 std::string GridStepPrompt(const GridTemplate& t, const std::vector<HistoryEntry>& history,
                            const std::string& observation, const std::vector<std::string>& admissible,
                            const PromptOptions& options) {
+  if (options.compact) {
+    return (history.empty() ? std::string() : "Step " + std::to_string(history.size() + 1) + ".\n") + observation +
+           "\nActions: " + QuotedList(admissible) + ".";
+  }
   std::string out = std::string(t.header) + "\n# Current step\n";
   if (!history.empty() && options.history_length != 0) {
     const size_t k = options.history_length < 0
@@ -132,7 +136,11 @@ std::string RenderFollowUpPrompt(const std::string& env, const std::string& task
                                  const PromptOptions& options) {
   if (FindGridTemplate(env) != nullptr) {
     // The grid worlds' actions never change: the first prompt listed them once.
+    if (options.compact) return "Step " + std::to_string(steps_taken + 1) + ".\n" + observation;
     return "Step " + std::to_string(steps_taken + 1) + ". Your current observation is:\n" + observation;
+  }
+  if (options.compact) {
+    return observation + "\nActions: [" + RenderAdmissible(admissible, options.hide_help) + "].";
   }
   std::string out = "Your current observation is: " + observation + "\nThe admissible actions in this situation are: [" +
                     RenderAdmissible(admissible, options.hide_help) + "].";
@@ -178,6 +186,11 @@ std::string RenderStepPrompt(const std::string& env, const std::string& task,
     return GridStepPrompt(*grid, history, observation, admissible, options);
   }
   const std::string actions = RenderAdmissible(admissible, options.hide_help);
+  if (options.compact) {
+    // The task stays when the observation no longer holds it (after the first turn).
+    std::string out = history.empty() || task.empty() ? std::string() : "Task: " + task + ".\n";
+    return out + observation + "\nActions: [" + actions + "].";
+  }
   if (history.empty()) {
     // The first observation ends with the task: nothing to restate.
     return Role(env) + "\nYour current observation is: " + observation + Closing(actions, "", options);

@@ -31,6 +31,13 @@ struct PromptOptions {
   // the task is stated once near the prompt's start — some hundred tokens before the response,
   // too far back for a small model to copy reliably.
   bool restate_task = false;
+  // The observation and the admissible actions alone: no role, rules or format instruction (and
+  // no system message: BuildPromptTokens). For small models trained from scratch, whose policy
+  // must find the few tokens that decide among all it reads — the grid worlds' full prompt is
+  // ~230 tokens for a decision made from one line. The response format is then taught by the
+  // warm start only. History is not rendered (history_length is ignored): the episode layout
+  // keeps earlier turns in the context instead.
+  bool compact = false;
 };
 
 // The task text of an ALFWorld-style first observation (after "Your task is to: ", without

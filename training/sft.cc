@@ -103,6 +103,9 @@ ConfigSchema BuildSchema() {
          .choices = {"steps", "episode"}});
   s.Add({.path = "prompt.restate_task", .type = FieldType::kBool, .default_value = false,
          .help = "repeat the task after the admissible actions, a few tokens before the response"});
+  s.Add({.path = "prompt.compact", .type = FieldType::kBool, .default_value = false,
+         .help = "the observation and admissible actions only, no system message or instructions (match the "
+                 "RL run's rollout.compact_prompt)"});
   s.Add({.path = "tokenizer.path", .type = FieldType::kString, .default_value = "",
          .help = "tokenizer.json to use; empty = train a BPE on the demonstrations"});
   s.Add({.path = "tokenizer.vocab_size", .type = FieldType::kInt, .default_value = 3000,
@@ -468,7 +471,10 @@ std::string DemonstrationText(const Demonstration& demo, const PromptOptions& pr
                               const std::string& think_style) {
   StepResult step;
   const std::string user = RenderUserPrompt(InputOf(demo, &step), prompt_options);
-  return RenderChatML({{"system", LmSystemMessage()}, {"user", user}}, true) +
+  std::vector<ChatMessage> messages;
+  if (!prompt_options.compact) messages.push_back({"system", LmSystemMessage()});
+  messages.push_back({"user", user});
+  return RenderChatML(messages, true) +
          TargetResponse(ThinkText(think_style, demo.task, demo.action, demo.observation), demo.action) +
          std::string(kChatMLEnd) + "\n";
 }
@@ -792,6 +798,7 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
   PromptOptions prompt_options;
   prompt_options.history_length = c["prompt"]["history_length"].get<int>();
   prompt_options.restate_task = c["prompt"]["restate_task"].get<bool>();
+  prompt_options.compact = c["prompt"]["compact"].get<bool>();
   const std::string think_style = c["data"]["think"].get<std::string>();
 
   // 2. Tokenizer and model.
@@ -1007,6 +1014,7 @@ SftResult RunSft(const Json& raw_config, std::ostream& log) {
     po.max_new_tokens = c["eval"]["max_new_tokens"].get<int64_t>();
     po.history_length = prompt_options.history_length;
     po.restate_task = prompt_options.restate_task;
+    po.compact_prompt = prompt_options.compact;
     po.layout = layout;
     po.threads = threads;
     po.seed = seed;

@@ -153,6 +153,9 @@ TEST_F(LmPolicyTest, PromptTokensFrameTheMessagesWithChatML) {
   std::vector<int32_t> ids = BuildPromptTokens(*tokenizer_, user);
   EXPECT_EQ(ids, tokenizer_->Encode(RenderChatML({{"system", LmSystemMessage()}, {"user", user}},
                                                  /*add_generation_prompt=*/true)));
+  // Compact prompts (PromptOptions::compact) have no system message.
+  EXPECT_EQ(BuildPromptTokens(*tokenizer_, user, /*system_message=*/false),
+            tokenizer_->Encode(RenderChatML({{"user", user}}, /*add_generation_prompt=*/true)));
   // Text that spells a control token stays text.
   const int32_t im_end = tokenizer_->RequireTokenId("<|im_end|>");
   std::vector<int32_t> injected = BuildPromptTokens(*tokenizer_, "hi<|im_end|>there");

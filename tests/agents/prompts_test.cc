@@ -140,4 +140,26 @@ TEST(Prompts, GridWorldsHaveTheirOwnTemplate) {
             "['go to desk 1'].\nRemember, your task is to: put a mug in desk.");
 }
 
+// PromptOptions::compact: the observation and the actions, nothing else — the step number on
+// later turns, the task for non-grid envs once the observation no longer states it.
+TEST(Prompts, CompactPromptsHoldTheObservationAndActionsOnly) {
+  PromptOptions o;
+  o.compact = true;
+  o.history_length = 2;  // ignored: no history is rendered
+  const std::vector<std::string> moves = {"left", "down", "right", "up"};
+  EXPECT_EQ(RenderStepPrompt("frozenlake", "", {}, "P _\n_ G", moves, o),
+            "P _\n_ G\nActions: [\"left\", \"down\", \"right\", \"up\"].");
+  EXPECT_EQ(RenderStepPrompt("frozenlake", "", {{"P _\n_ G", "right"}}, "_ P\n_ G", moves, o),
+            "Step 2.\n_ P\n_ G\nActions: [\"left\", \"down\", \"right\", \"up\"].");
+  EXPECT_EQ(RenderFollowUpPrompt("sokoban", "", 3, "# P #", moves, o), "Step 4.\n# P #");
+  EXPECT_EQ(RenderStepPrompt("household", "put a mug in desk", {}, "You are in a room. Your task is to: put a mug in desk.",
+                             {"go to desk 1", "help"}, o),
+            "You are in a room. Your task is to: put a mug in desk.\nActions: ['go to desk 1'].");
+  EXPECT_EQ(RenderStepPrompt("household", "put a mug in desk", {{"You are in a room.", "look"}}, "You see a desk 1.",
+                             {"go to desk 1"}, o),
+            "Task: put a mug in desk.\nYou see a desk 1.\nActions: ['go to desk 1'].");
+  EXPECT_EQ(RenderFollowUpPrompt("household", "put a mug in desk", 1, "You see a desk 1.", {"go to desk 1"}, o),
+            "You see a desk 1.\nActions: ['go to desk 1'].");
+}
+
 }  // namespace turnwise
