@@ -92,6 +92,9 @@ ConfigSchema BuildSchema(bool algorithm_defaults) {
          .min = 0});
   s.Add({.path = "rollout.restate_task", .type = FieldType::kBool, .default_value = false,
          .help = "repeat the task after the admissible actions (match the warm start's prompt.restate_task)"});
+  s.Add({.path = "rollout.compact_prompt", .type = FieldType::kBool, .default_value = false,
+         .help = "the observation and admissible actions only, no system message (match the warm start's "
+                 "prompt.compact)"});
   // The algorithm block. In the public schema (what `--set` and the CLI validate against) these
   // keys have no defaults, so that a method preset can fill the keys the user left out; the
   // defaults are applied after the preset is merged (ResolveTrainConfig).
@@ -302,6 +305,51 @@ PolicyLoss ComputePolicyLoss(const UpdateSetup& u, const TokenScores& s, const a
   if (u.loss == "gspo") return GspoLoss(s.logprobs, old, adv, s.mask, u.gspo);
   if (u.loss == "reinforce") return ReinforceLoss(s.logprobs, old, adv, s.mask, u.importance_ratio, u.aggregation);
   return PpoClipLoss(s.logprobs, old, adv, s.mask, u.clip, u.aggregation);
+}
+
+// The warm start must train on the prompts the RL rollouts will show: its prompt keys against
+// the rollout's (history only matters in the steps layout). Nothing converts between them, and a
+// model trained on one prompt shape and run on another starts RL far below its SFT level.
+void CheckWarmStartPrompt(const Json& warm_start, const Json& c) {
+  Json sft;
+  try {
+    sft = SftConfigSchema().Validate(warm_start);
+  } catch (const ConfigError& e) {
+    throw e.Under("warm_start");
+  }
+  const Json& prompt = sft["prompt"];
+  const Json& rollout = c["rollout"];
+  auto differ = [&](const std::string& sft_key, const std::string& rollout_key) {
+    if (prompt[sft_key] == rollout[rollout_key]) return;
+    throw ConfigError("warm_start.prompt." + sft_key, "is " + prompt[sft_key].dump() + " but rollout." + rollout_key +
+                                                          " is " + rollout[rollout_key].dump() +
+                                                          ": the RL run must show the prompts the warm start trains on");
+  };
+  differ("layout", "layout");
+  differ("compact", "compact_prompt");
+  differ("restate_task", "restate_task");
+  if (rollout["layout"] == "steps") differ("history_length", "history_length");
+}
+
+// How far the learner's log-probs of the sampled tokens (old_logprobs, scored before the first
+// optimizer step) are from the ones the rollout sampled with: the same model and context give
+// the same numbers up to float error, so a gap well above ~1e-4 means the learner is not scoring
+// what was generated (verl logs the same check as rollout_probs_diff).
+void AddSamplingGap(const std::vector<Row>& rows, std::vector<std::pair<std::string, double>>& m) {
+  double sum = 0, largest = 0;
+  int64_t n = 0;
+  for (const Row& row : rows) {
+    if (row.old_logprobs.size() != row.sampled_logprobs.size()) continue;
+    for (size_t j = 0; j < row.old_logprobs.size(); ++j) {
+      double gap = std::abs(static_cast<double>(row.old_logprobs[j]) - row.sampled_logprobs[j]);
+      sum += gap;
+      largest = std::max(largest, gap);
+      ++n;
+    }
+  }
+  if (n == 0) return;
+  m.emplace_back("rollout/logprob_gap_mean", sum / static_cast<double>(n));
+  m.emplace_back("rollout/logprob_gap_max", largest);
 }
 
 // `epochs` passes over the `active` rows, each split into minibatches (one optimizer step each)
@@ -873,6 +921,7 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
     // Warm start: supervised fine-tuning on expert demonstrations first (its own config).
     Json sft = c["warm_start"];
     sft["out_dir"] = run_dir + "/sft";
+    CheckWarmStartPrompt(sft, c);
     if (!options.quiet) log << "turnwise train: warm start — SFT into " << run_dir << "/sft" << std::endl;
     SftResult warm;
     try {
@@ -916,6 +965,7 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
   lm.max_new_tokens = c["rollout"]["max_new_tokens"].get<int64_t>();
   lm.history_length = c["rollout"]["history_length"].get<int>();
   lm.restate_task = c["rollout"]["restate_task"].get<bool>();
+  lm.compact_prompt = c["rollout"]["compact_prompt"].get<bool>();
   lm.threads = c["model"]["threads"].get<int>();
   lm.seed = seed;
   lm.layout = c["rollout"]["layout"];
@@ -1127,6 +1177,7 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
         Row row;
         row.prompt = episodes[e].prompt_tokens[t];
         row.response = turn.token_ids;
+        row.sampled_logprobs = turn.logprobs;
         row.advantage = advantages[i].advantage;
         row.trajectory = static_cast<int64_t>(e);
         row.trajectory_id = adv_rows[i].trajectory_id;
@@ -1263,6 +1314,7 @@ TrainResult Train(const Json& raw, const TrainOptions& options, std::ostream& lo
       m.emplace_back("loss/policy", totals.loss / st);  // per minibatch, regularisers included
       m.emplace_back("loss/clip_fraction", totals.clip / mc);
       m.emplace_back("loss/approx_kl", totals.approx_kl / mc);
+      AddSamplingGap(rows, m);
       for (const auto& [k, v] : totals.terms) {
         m.emplace_back("reg/" + k, v / st);
         if (k == "kl/kl") m.emplace_back("loss/kl", v / st);

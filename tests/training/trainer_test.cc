@@ -109,6 +109,56 @@ class StrictLettersEnv : public LettersThreeTurnsEnv {
 };
 TURNWISE_REGISTER_ENV("letters3-strict", [](const Json&) { return std::make_unique<StrictLettersEnv>(); });
 
+// The letters task where the letter changes: each turn's observation asks for 'a' or 'o' (by
+// seed and turn); the reward is the share of the letter asked for minus the share of the other.
+// Over tasks that ask for each letter equally, a policy that ignores the observation earns 0 on
+// average, so a positive mean return is learnt by reading the turn's own observation — and, in
+// the episode layout, by each turn's advantage landing on that turn's tokens.
+class CopyLetterEnv : public LetterEnv {
+ public:
+  StepResult Reset(const ResetOptions& o) override {
+    turn_ = 0;
+    seed_ = o.seed;
+    StepResult s = LetterEnv::Reset(o);
+    Ask(s);
+    return s;
+  }
+  StepResult Step(const std::string& action) override {
+    StepResult s = LetterEnv::Step(action);
+    const char other = letter_ == 'a' ? 'o' : 'a';
+    double score = 0;
+    for (char ch : action) score += ch == letter_ ? 1 : ch == other ? -1 : 0;
+    s.reward = action.empty() ? 0.0 : score / static_cast<double>(action.size());
+    s.info["won"] = s.reward > 0.5;
+    s.info["task_score"] = s.reward;
+    s.turn = ++turn_;
+    s.terminated = turn_ == 3;
+    if (!s.terminated) {
+      ReopenEpisode();
+      Ask(s);
+    }
+    return s;
+  }
+  EnvSpec Spec() const override {
+    EnvSpec spec = LetterEnv::Spec();
+    spec.name = "copy-letter";
+    spec.splits = {{"train", 64}, {"valid_seen", 64}};
+    spec.max_turns = 3;
+    return spec;
+  }
+
+ private:
+  void Ask(StepResult& s) {
+    letter_ = ((seed_ >> turn_) & 1) != 0 ? 'o' : 'a';
+    s.observation.text = std::string("Write many letters ") + letter_ + ".";
+    s.anchor_key = s.observation.text;
+  }
+  int turn_ = 0;
+  uint64_t seed_ = 0;
+  char letter_ = 'a';
+};
+TURNWISE_REGISTER_ENV("copy-letter", [](const Json&) { return std::make_unique<CopyLetterEnv>(); });
+
 // One-turn task whose reward is 1 when the bytes of the action sum to an even number, else 0:
 // with groups of 2, about half the groups have equal rewards and zero advantages.
 class CoinEnv : public LetterEnv {
@@ -271,27 +321,28 @@ struct DenseRun {
   Json first;
   std::string log;
 };
-DenseRun RunDenseTask(Json c) {
+DenseRun RunDenseTask(Json c, int iterations = 20, const Json& patch = Json::object()) {
   c["rollout"]["groups"] = 4;
   c["rollout"]["group_size"] = 8;
   c["rollout"]["max_new_tokens"] = 6;
   c["optim"]["lr"] = 1e-2;
-  c["train"]["iterations"] = 20;
+  c["train"]["iterations"] = iterations;
   c["train"]["minibatches"] = 1;
   c["train"]["micro_batch_rows"] = 32;
   c["eval"]["episodes"] = 0;
   c["checkpoint"]["every"] = 100;
+  c.merge_patch(patch);
   std::ostringstream log;
   TrainResult r = Train(c, {}, log);
   DenseRun out;
   out.log = log.str();
-  if (r.metrics.size() != 20u) {
-    ADD_FAILURE() << "expected 20 iterations of metrics, got " << r.metrics.size();
+  if (r.metrics.size() != static_cast<size_t>(iterations)) {
+    ADD_FAILURE() << "expected " << iterations << " iterations of metrics, got " << r.metrics.size();
     return out;
   }
   auto ret = [&](int i) { return r.metrics[static_cast<size_t>(i)]["train/return"].get<double>(); };
   out.early = (ret(0) + ret(1)) / 2;
-  out.late = (ret(18) + ret(19)) / 2;
+  out.late = (ret(iterations - 2) + ret(iterations - 1)) / 2;
   out.first = r.metrics[0];
   return out;
 }
@@ -309,6 +360,21 @@ TEST_F(TrainerTest, RewardRisesOnADenseTaskInTheEpisodeLayout) {
   DenseRun run = RunDenseTask(c);
   EXPECT_DOUBLE_EQ(run.first.value("train/length", 0.0), 3.0);
   EXPECT_GT(run.late, run.early + 0.3) << "early " << run.early << " late " << run.late << "\n" << run.log;
+}
+
+// The letter asked for changes from turn to turn: the mean return rises above what any policy
+// that ignores the observation earns (0) only if the update conditions each turn's response on
+// that turn's observation. With one optimizer step per iteration this random tiny model does not
+// learn it within 150 iterations (at lr 1e-3, 1e-2 or 3e-2, 4 or 8 groups); four passes of four
+// minibatches learn it by iteration ~60 (docs/training.md, "Steps per iteration"). Steps layout:
+// in the episode layout, where the earlier turns' letters stay in the context, the same settings
+// had not learnt it by iteration 70 (bench/RESULTS.md).
+TEST_F(TrainerTest, RewardRisesOnATaskThatMustBeRead) {
+  Json c = Config("reads", "copy-letter");
+  c["rollout"]["layout"] = "steps";
+  c["rollout"]["history_length"] = 0;
+  DenseRun run = RunDenseTask(c, 70, {{"optim", {{"lr", 3e-3}}}, {"train", {{"ppo_epochs", 4}, {"minibatches", 4}}}});
+  EXPECT_GT(run.late, 0.2) << "early " << run.early << " late " << run.late << "\n" << run.log;
 }
 
 // algorithm.invalid_turn_advantage: as estimated, some invalid turn of a better episode gets a
@@ -569,6 +635,15 @@ TEST_F(TrainerTest, BadConfigurationsNameTheirKey) {
   c = Config("bad", "household");
   c["rollout"]["layout"] = "episodes";
   expect_key(c, "rollout.layout");
+  // A warm start trained on other prompts than the rollouts show is refused before it runs.
+  c = Config("bad", "household");
+  c["model"]["checkpoint"] = "";
+  c["warm_start"] = {{"prompt", {{"compact", true}}}};
+  expect_key(c, "warm_start.prompt.compact");
+  c["warm_start"] = {{"prompt", {{"history_length", 0}}}};
+  expect_key(c, "warm_start.prompt.history_length");
+  c["warm_start"] = {{"prompt", {{"history_length", 0}, {"layout", "episode"}}}};
+  expect_key(c, "warm_start.prompt.layout");
   // A context limit that cannot hold the first turn fails before anything runs.
   c = Config("bad", "household");
   c["rollout"]["layout"] = "episode";

@@ -31,6 +31,7 @@ struct TrainingRow {
   std::vector<int32_t> response;
   double advantage = 0;
   std::vector<float> old_logprobs;  // empty until known
+  std::vector<float> sampled_logprobs;  // as the rollout sampled them (compared with old_logprobs)
   std::vector<float> ref_logprobs;
   int64_t trajectory = 0;           // the episode's index in the iteration (episodes[] below)
   std::string trajectory_id;        // as the estimators saw it (SeeUPO's correction key)
