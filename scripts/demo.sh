@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's main-job command: installs what is missing, builds, and runs the demo
-# (configs/demo.json): a format-only SFT start on `frozenlake`, then multi-turn RL in the episode
-# layout; every episode and turn lands in runs/demo.db. Prints the held-out success of the random
+# (configs/demo.json): a format-only SFT start on `frozenlake`, then multi-turn RL (GiGPO); every
+# episode and turn lands in runs/demo.db. Prints the held-out success of the random
 # policy, the start and the trained model, the learning curve, how to open the web UI, and last
 # one line a script can read:
 #   held-out success: BEFORE% -> AFTER% (+GAIN points, N episodes, SE S points)
@@ -36,7 +36,7 @@ echo
 echo "== learning curve: held-out success by iteration"
 "$bin" plot --db runs/demo.db --run 1 --metric eval/valid/success --text
 "$bin" plot --db runs/demo.db --run 1 --metric eval/valid/success --metric train/success \
-  --title "demo: frozenlake, format-only start, GRPO" --out runs/demo-curve.svg >/dev/null
+  --title "demo: frozenlake, format-only start, GiGPO" --out runs/demo-curve.svg >/dev/null
 echo "(drawn with the training episodes' success in runs/demo-curve.svg)"
 echo
 echo "== look at every episode, turn and advantage:"

@@ -159,7 +159,7 @@ TEST(ShippedConfigs, DemoAndSftRecipeValidate) {
   Json demo = ReadJsonFile((configs / "demo.json").string());
   Json resolved;
   ASSERT_NO_THROW(resolved = ResolveTrainConfig(demo));
-  EXPECT_EQ(resolved["algorithm"]["advantage"]["name"], "grpo");  // through the preset
+  EXPECT_EQ(resolved["algorithm"]["advantage"]["name"], "gigpo");  // through the preset
   EXPECT_EQ(resolved["algorithm"]["kl"]["coef"], 0.0);            // the demo's own key wins
   EXPECT_NO_THROW(SftConfigSchema().Validate(demo["warm_start"]));
   // The start learns the format and not the task: the random policy's episodes, the admissible
@@ -167,6 +167,9 @@ TEST(ShippedConfigs, DemoAndSftRecipeValidate) {
   EXPECT_EQ(demo["warm_start"]["data"]["policy"], "random");
   EXPECT_EQ(demo["warm_start"]["train"]["action_target"], "admissible");
   EXPECT_EQ(demo["warm_start"]["prompt"]["layout"], demo["rollout"]["layout"]);
+  EXPECT_EQ(demo["warm_start"]["prompt"]["history_length"], demo["rollout"]["history_length"]);
+  EXPECT_EQ(demo["warm_start"]["prompt"]["compact"], demo["rollout"]["compact_prompt"]);
+  EXPECT_EQ(demo["warm_start"]["env"]["config"], demo["env"]["config"]);
   EXPECT_NO_THROW(SftConfigSchema().Validate(ReadJsonFile((configs / "sft_frozenlake_expert.json").string())));
   EXPECT_NO_THROW(SftConfigSchema().Validate(ReadJsonFile((configs / "sft_household.json").string())));
   const Json pick = ReadJsonFile((configs / "sft_household_pick.json").string());
