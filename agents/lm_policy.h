@@ -82,10 +82,11 @@ const std::string& LmSystemMessage();
 std::string RenderUserPrompt(const PolicyInput& input, const PromptOptions& options);
 
 // ChatML-formatted prompt ids: system message (unless `system_message` is false:
-// PromptOptions::compact), `user_message`, then the assistant generation prompt. The framing tokens (<|im_start|>, <|im_end|>) are the tokenizer's special tokens; the
-// message contents are encoded with added-token matching OFF, so an observation containing
-// "<|im_end|>" cannot inject a control token. For ordinary text the ids equal
-// tokenizer.Encode(RenderChatML(...)). Throws NotFound when the tokenizer lacks the ChatML tokens.
+// PromptOptions::compact), `user_message`, then the assistant generation prompt. The framing
+// tokens (<|im_start|>, <|im_end|>) are the tokenizer's special tokens; the message contents
+// are encoded with added-token matching OFF, so an observation containing "<|im_end|>" cannot
+// inject a control token. For ordinary text the ids equal tokenizer.Encode(RenderChatML(...)).
+// Throws NotFound when the tokenizer lacks the ChatML tokens.
 std::vector<int32_t> BuildPromptTokens(const Tokenizer& tokenizer, const std::string& user_message,
                                        bool system_message = true);
 // RenderUserPrompt + the above: what the lm policy feeds the model for `input`.
